@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs the system packages netsensor builds and tests with (Debian/Ubuntu).
+# Idempotent: does nothing when every package is already installed.
+set -euo pipefail
+
+packages=(
+  # build
+  build-essential pkg-config libpcap-dev
+  # decode oracle, capture files and traffic tools for the tests
+  tshark tcpdump tcpreplay wireshark-common
+  # live-capture test peers and clients (run inside network namespaces)
+  iproute2 iputils-ping nginx-light dnsmasq-base bind9-dnsutils curl util-linux libcap2-bin
+  # Prometheus server and promtool for the metrics tests
+  prometheus
+  # small tools the Makefile uses
+  jq
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+echo "install-deps: installing ${missing[*]}"
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+# tshark asks whether non-root users may capture; answer no (netsensor uses capabilities).
+echo "wireshark-common wireshark-common/install-setuid boolean false" | $sudo debconf-set-selections
+$sudo apt-get update -q
+$sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+# Debian starts these services on install; the tests run their own instances.
+for svc in nginx prometheus prometheus-node-exporter; do
+  if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$svc" 2>/dev/null; then
+    $sudo systemctl stop "$svc" || true
+  fi
+done

@@ -1,0 +1,373 @@
+//! The subcommands: configuration → running parts. Kept apart from `main.rs` so the
+//! binary stays a thin shell and the commands can be tested.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use netsensor_schema::{RecordKind, FIELDS};
+use tracing::{info, warn};
+
+use crate::capture::live::{self, LiveCapture, LiveSettings};
+use crate::capture::replay::Replay;
+use crate::capture::SourceInfo;
+use crate::cli::{
+    CheckConfigArgs, Cli, Command, CommonArgs, RecordArg, ReplayArgs, RunArgs, SchemaArgs,
+    SchemaFormat,
+};
+use crate::config::{self, Config};
+use crate::enrich::{Enricher, GeoIp, GeoPaths, Pseudonymizer};
+use crate::outputs::file::{FileOutput, FileSettings};
+use crate::outputs::stdout::StdoutOutput;
+use crate::outputs::Output;
+use crate::pipeline::{self, Processor, QueueSettings, RunReport};
+use crate::records::id::live_seed;
+use crate::records::PacketBuilder;
+use crate::telemetry::{self, Health, Metrics};
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Run(args) => run_live(args),
+        Command::Replay(args) => replay(args),
+        Command::CheckConfig(args) => check_config(args),
+        Command::Interfaces(args) => interfaces(args),
+        Command::Schema(args) => schema(args),
+    }
+}
+
+fn load_config(common: &CommonArgs) -> Result<Config> {
+    match &common.config {
+        Some(path) => Ok(config::load(path)?),
+        None => Ok(Config::default_for_replay()),
+    }
+}
+
+fn init_logging(config: &Config) -> Result<telemetry::LogGuard> {
+    let logging = &config.logging;
+    let settings = telemetry::LogSettings {
+        filter: logging.level.clone(),
+        format: match logging.format {
+            config::LogFormat::Text => telemetry::LogFormat::Text,
+            config::LogFormat::Json => telemetry::LogFormat::Json,
+        },
+        target: match &logging.file {
+            None => telemetry::LogTarget::Stderr,
+            Some(file) => telemetry::LogTarget::File(telemetry::logging::RotationSettings {
+                dir: file.directory.clone(),
+                rotate_bytes: file.rotate_bytes,
+                keep_files: file.keep_files as usize,
+            }),
+        },
+    };
+    telemetry::logging::init(&settings).context("cannot set up logging")
+}
+
+fn build_enricher(config: &Config) -> Result<Enricher> {
+    let geo = &config.enrichment.geoip;
+    let paths = GeoPaths {
+        country: geo.country_database.clone(),
+        city: geo.city_database.clone(),
+        asn: geo.asn_database.clone(),
+    };
+    let geoip = GeoIp::open(&paths).context("cannot open the GeoIP databases")?;
+    Ok(Enricher {
+        geoip,
+        community_id_seed: config.enrichment.community_id_seed,
+        os_guess: config.enrichment.os_guess,
+        app_layer: config.enrichment.app_layer,
+        scrub_urls: config.privacy.scrub_urls,
+        pseudonymizer: config.privacy.pseudonymize_key().map(Pseudonymizer::new),
+    })
+}
+
+fn configured_outputs(config: &Config) -> Result<Vec<Box<dyn Output>>> {
+    let mut outputs: Vec<Box<dyn Output>> = Vec::new();
+    if config.outputs.stdout.enabled {
+        outputs.push(Box::new(StdoutOutput::new()));
+    }
+    if let Some(file) = &config.outputs.file {
+        outputs.push(Box::new(open_file_output(
+            &file.path,
+            file.rotate_bytes,
+            file.keep_files,
+        )?));
+    }
+    Ok(outputs)
+}
+
+fn open_file_output(path: &Path, rotate_bytes: u64, keep_files: u32) -> Result<FileOutput> {
+    FileOutput::open(FileSettings {
+        path: path.to_owned(),
+        rotate_bytes,
+        keep_files,
+    })
+    .with_context(|| format!("cannot open output file {}", path.display()))
+}
+
+fn check_record_kinds(kinds: impl IntoIterator<Item = RecordKind>) -> Result<()> {
+    for kind in kinds {
+        if kind != RecordKind::Packet {
+            bail!(
+                "record kind `{}` is not available in this version; only `packet` records are",
+                kind.name()
+            );
+        }
+    }
+    Ok(())
+}
+
+fn start_metrics(
+    config: &Config,
+    metrics: &Metrics,
+    health: &Health,
+) -> Result<Option<telemetry::ListenerHandle>> {
+    match &config.listeners.metrics {
+        Some(listener) => {
+            let handle =
+                telemetry::server::spawn(listener.address, metrics.clone(), health.clone())?;
+            info!(address = %handle.local_addr(), "Serving /metrics, /healthz and /readyz.");
+            Ok(Some(handle))
+        }
+        None => Ok(None),
+    }
+}
+
+fn stop_flag() -> Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, Arc::clone(&stop))
+            .context("cannot install the signal handler")?;
+    }
+    Ok(stop)
+}
+
+fn new_metrics() -> Metrics {
+    let start = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    Metrics::with_build(env!("CARGO_PKG_VERSION"), start)
+}
+
+fn replay(args: ReplayArgs) -> Result<ExitCode> {
+    let mut config = load_config(&args.common)?;
+    let _log = init_logging(&config)?;
+    let kinds: Vec<RecordKind> = match &args.records {
+        Some(list) => list
+            .iter()
+            .map(|r| match r {
+                RecordArg::Packet => RecordKind::Packet,
+                RecordArg::Flow => RecordKind::Flow,
+                RecordArg::Rollup => RecordKind::Rollup,
+            })
+            .collect(),
+        None => config.records.iter().collect(),
+    };
+    check_record_kinds(kinds)?;
+    let to_stdout = match args.out.as_deref() {
+        Some("-") => true,
+        Some(path) => {
+            config.outputs.file = None;
+            config.outputs.stdout.enabled = false;
+            let outputs: Vec<Box<dyn Output>> =
+                vec![Box::new(open_file_output(Path::new(path), 0, 0)?)];
+            return replay_with(args, &config, outputs, false);
+        }
+        None => !config.outputs.any_enabled(),
+    };
+    let mut outputs = configured_outputs(&config)?;
+    if to_stdout && !config.outputs.stdout.enabled {
+        outputs.push(Box::new(StdoutOutput::new()));
+    }
+    replay_with(args, &config, outputs, to_stdout)
+}
+
+fn replay_with(
+    args: ReplayArgs,
+    config: &Config,
+    outputs: Vec<Box<dyn Output>>,
+    to_stdout: bool,
+) -> Result<ExitCode> {
+    let metrics = new_metrics();
+    let health = Health::new(&metrics);
+    let _listener = start_metrics(config, &metrics, &health)?;
+    let enricher = Arc::new(build_enricher(config)?);
+    let builder = PacketBuilder::new(enricher, &config.sensor.name, &config.sensor.hostname);
+    let processor = Processor::new(builder, outputs, &metrics, &health, args.summary);
+    let progress = (!args.no_progress && !to_stdout && std::io::stderr().is_terminal())
+        .then(|| progress_bar(&args.files));
+    let replay = Replay::new(args.files.clone(), &config.sensor.name, args.speed);
+    let queue = QueueSettings {
+        batch_frames: config.pipeline.batch_size,
+        queue_batches: config.pipeline.queue_batches,
+    };
+    let report = pipeline::run_replay(replay, processor, queue, stop_flag()?, progress);
+    finish(report)
+}
+
+fn progress_bar(files: &[PathBuf]) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {pos} frames ({per_sec}) {wide_msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
+    bar.set_message(format!("{} file(s)", files.len()));
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    bar
+}
+
+fn finish(report: RunReport) -> Result<ExitCode> {
+    let rate = report.packets as f64 / report.elapsed_secs.max(1e-9);
+    info!(
+        packets = report.packets,
+        records = report.records,
+        seconds = format!("{:.3}", report.elapsed_secs),
+        packets_per_sec = format!("{rate:.0}"),
+        "Run finished."
+    );
+    if let Some(summary) = &report.summary {
+        eprint!("{}", summary.render(report.packets));
+    }
+    for error in &report.file_errors {
+        eprintln!("netsensor: {error}");
+    }
+    if !report.file_errors.is_empty() {
+        return Ok(ExitCode::from(2));
+    }
+    if report.output_errors > 0 {
+        return Ok(ExitCode::from(3));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_live(args: RunArgs) -> Result<ExitCode> {
+    let Some(path) = &args.common.config else {
+        bail!("`netsensor run` needs --config FILE (the captures to open are configured there)");
+    };
+    let config = config::load(path)?;
+    let _log = init_logging(&config)?;
+    check_record_kinds(config.records.iter())?;
+    if config.captures.is_empty() {
+        bail!(
+            "{}: no captures configured (add at least one under `captures:`)",
+            path.display()
+        );
+    }
+    let metrics = new_metrics();
+    let health = Health::new(&metrics);
+    let _listener = start_metrics(&config, &metrics, &health)?;
+    let enricher = Arc::new(build_enricher(&config)?);
+    let mut outputs = configured_outputs(&config)?;
+    if outputs.is_empty() {
+        warn!("No output is enabled; writing records to stdout.");
+        outputs.push(Box::new(StdoutOutput::new()));
+    }
+    let run_start = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0);
+    let mut captures = Vec::new();
+    for (worker, capture) in config.captures.iter().enumerate() {
+        let settings = live_settings(capture);
+        let opened = LiveCapture::open(settings)?;
+        let source = Arc::new(SourceInfo {
+            interface: capture.interface.clone(),
+            id_seed: live_seed(
+                &config.sensor.name,
+                &capture.interface,
+                worker as u32,
+                run_start,
+            ),
+            local_macs: live::interface_mac(&capture.interface)
+                .into_iter()
+                .collect(),
+        });
+        info!(interface = %capture.interface, "Capture opened.");
+        captures.push((opened, source));
+    }
+    let builder = PacketBuilder::new(enricher, &config.sensor.name, &config.sensor.hostname);
+    let processor = Processor::new(builder, outputs, &metrics, &health, false);
+    let queue = QueueSettings {
+        batch_frames: config.pipeline.batch_size,
+        queue_batches: config.pipeline.queue_batches,
+    };
+    let report = pipeline::run_live(captures, processor, queue, stop_flag()?);
+    finish(report)
+}
+
+fn live_settings(capture: &config::CaptureConfig) -> LiveSettings {
+    LiveSettings {
+        interface: capture.interface.clone(),
+        promiscuous: capture.promiscuous,
+        direction: match capture.direction {
+            config::Direction::In => live::Direction::In,
+            config::Direction::Out => live::Direction::Out,
+            config::Direction::InOut => live::Direction::InOut,
+        },
+        filter: capture.filter.clone(),
+        snaplen_bytes: capture.snaplen_bytes,
+        buffer_size_bytes: capture.buffer_size_bytes,
+        immediate: capture.immediate,
+        timeout_ms: u32::try_from(capture.timeout.as_millis()).unwrap_or(u32::MAX),
+    }
+}
+
+fn check_config(args: CheckConfigArgs) -> Result<ExitCode> {
+    let Some(path) = args.file.as_ref().or(args.common.config.as_ref()) else {
+        bail!("check-config needs a configuration file (FILE or --config FILE)");
+    };
+    let config = config::load(path)?;
+    build_enricher(&config)?;
+    if args.connect {
+        for capture in &config.captures {
+            LiveCapture::open(live_settings(capture))?;
+        }
+        configured_outputs(&config)?;
+    }
+    print!("{}", config.to_effective_yaml());
+    eprintln!("netsensor: {}: configuration is valid", path.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn interfaces(_args: CommonArgs) -> Result<ExitCode> {
+    for device in live::list_interfaces().context("cannot list capture interfaces")? {
+        let addresses: Vec<String> = device.addresses.iter().map(|a| a.to_string()).collect();
+        println!(
+            "{:<16} [{}] {}{}",
+            device.name,
+            device.flags.join(","),
+            addresses.join(" "),
+            device
+                .description
+                .map(|d| format!(" ({d})"))
+                .unwrap_or_default()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn schema(args: SchemaArgs) -> Result<ExitCode> {
+    match args.format {
+        SchemaFormat::Markdown => print!("{}", crate::docs::fields_markdown()),
+        SchemaFormat::Json => {
+            let fields: Vec<_> = FIELDS
+                .iter()
+                .map(|f| {
+                    serde_json::json!({
+                        "name": f.name,
+                        "type": f.es_type.name(),
+                        "array": f.array,
+                        "kinds": RecordKind::ALL.iter().filter(|k| f.in_kind(**k)).map(|k| k.name()).collect::<Vec<_>>(),
+                        "description": f.description,
+                    })
+                })
+                .collect();
+            println!("{}", serde_json::to_string_pretty(&fields)?);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

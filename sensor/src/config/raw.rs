@@ -1,0 +1,633 @@
+//! The configuration file exactly as written in YAML.
+//!
+//! These serde types are the first of two stages (see `resolve` for the second): they accept
+//! what the user wrote, refuse unknown keys, fill in defaults and do nothing else. Every field
+//! carries its documentation, its default is a named `default_*` function, and names carry
+//! their unit (`_ms`, `_secs`, `_bytes`). `docs/configuration.md` and
+//! `dev/config/netsensor.example.yaml` describe the same keys; tests keep them in sync with
+//! [`KEY_PATHS`].
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::secret::SecretRef;
+
+/// Every key path of the configuration file, parents before children; `[]` stands for "each
+/// list element". Kept in sync with the types below by a test, and checked against the docs.
+pub const KEY_PATHS: &[&str] = &[
+    "sensor",
+    "sensor.name",
+    "captures",
+    "captures[].interface",
+    "captures[].promiscuous",
+    "captures[].direction",
+    "captures[].filter",
+    "captures[].snaplen_bytes",
+    "captures[].buffer_size_bytes",
+    "captures[].immediate",
+    "captures[].timeout_ms",
+    "captures[].decapsulate",
+    "records",
+    "enrichment",
+    "enrichment.community_id_seed",
+    "enrichment.os_guess",
+    "enrichment.app_layer",
+    "enrichment.geoip",
+    "enrichment.geoip.country_database",
+    "enrichment.geoip.city_database",
+    "enrichment.geoip.asn_database",
+    "privacy",
+    "privacy.scrub_urls",
+    "privacy.pseudonymize",
+    "privacy.pseudonymize.key",
+    "pipeline",
+    "pipeline.batch_size",
+    "pipeline.queue_batches",
+    "outputs",
+    "outputs.stdout",
+    "outputs.stdout.enabled",
+    "outputs.file",
+    "outputs.file.path",
+    "outputs.file.rotate_bytes",
+    "outputs.file.keep_files",
+    "listeners",
+    "listeners.metrics",
+    "listeners.metrics.address",
+    "logging",
+    "logging.level",
+    "logging.format",
+    "logging.file",
+    "logging.file.directory",
+    "logging.file.rotate_bytes",
+    "logging.file.keep_files",
+    "telemetry",
+    "telemetry.otlp",
+    "telemetry.otlp.endpoint",
+    "telemetry.otlp.interval_secs",
+    "telemetry.otlp.headers",
+];
+
+/// Key paths whose value is a map with user-chosen keys (not further key paths).
+pub const USER_MAPS: &[&str] = &["telemetry.otlp.headers"];
+
+/// The whole configuration file. Every section is optional.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default, rename = "configuration")]
+pub struct RawConfig {
+    /// Identity of this sensor.
+    pub sensor: SensorSection,
+    /// Live captures, one capture thread each. Ignored by `netsensor replay`.
+    pub captures: Vec<CaptureSection>,
+    /// Which record kinds to emit: `packet`, `flow`, `rollup`. Non-empty, no repeats.
+    pub records: Vec<RecordName>,
+    /// What is added to each record beyond the decoded headers.
+    pub enrichment: EnrichmentSection,
+    /// Privacy protections applied before records leave the sensor.
+    pub privacy: PrivacySection,
+    /// Batching and queueing between capture and output.
+    pub pipeline: PipelineSection,
+    /// Where records are written.
+    pub outputs: OutputsSection,
+    /// Network listeners of the sensor itself.
+    pub listeners: ListenersSection,
+    /// The sensor's own log.
+    pub logging: LoggingSection,
+    /// The sensor's own metrics pushed elsewhere.
+    pub telemetry: TelemetrySection,
+}
+
+/// Default for `records`: packet records only.
+pub fn default_records() -> Vec<RecordName> {
+    vec![RecordName::Packet]
+}
+
+impl Default for RawConfig {
+    fn default() -> Self {
+        RawConfig {
+            sensor: SensorSection::default(),
+            captures: Vec::new(),
+            records: default_records(),
+            enrichment: EnrichmentSection::default(),
+            privacy: PrivacySection::default(),
+            pipeline: PipelineSection::default(),
+            outputs: OutputsSection::default(),
+            listeners: ListenersSection::default(),
+            logging: LoggingSection::default(),
+            telemetry: TelemetrySection::default(),
+        }
+    }
+}
+
+/// `sensor`: identity of this sensor.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default, rename = "sensor section")]
+pub struct SensorSection {
+    /// Written as `observer.name`. Default (`null`): the host name.
+    pub name: Option<String>,
+}
+
+/// `captures[]`: one live capture.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename = "capture")]
+pub struct CaptureSection {
+    /// Interface name as libpcap knows it (`eth0`, `any`). Required.
+    pub interface: String,
+    /// Put the interface in promiscuous mode.
+    #[serde(default = "default_true")]
+    pub promiscuous: bool,
+    /// Which direction of traffic to capture: `in`, `out` or `inout`.
+    #[serde(default)]
+    pub direction: Direction,
+    /// BPF filter expression, compiled when the capture starts. Default (`null`): everything.
+    #[serde(default)]
+    pub filter: Option<String>,
+    /// Bytes kept of each frame (64..=262144).
+    #[serde(default = "default_snaplen_bytes")]
+    pub snaplen_bytes: u32,
+    /// Kernel capture buffer size (1..=2147483647).
+    #[serde(default = "default_buffer_size_bytes")]
+    pub buffer_size_bytes: u32,
+    /// Deliver frames as soon as they arrive instead of when the buffer fills.
+    #[serde(default)]
+    pub immediate: bool,
+    /// libpcap read timeout (1..=60000).
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u32,
+    /// Decode inside tunnels (reserved; tunnels are decoded when this is `true`).
+    #[serde(default = "default_true")]
+    pub decapsulate: bool,
+}
+
+/// Default for boolean options that are on unless switched off.
+pub const fn default_true() -> bool {
+    true
+}
+
+/// Default for `captures[].snaplen_bytes`: the whole frame for any common link (libpcap's
+/// own default is 262144; 65535 is tcpdump's historical value and covers jumbo-less links).
+pub const fn default_snaplen_bytes() -> u32 {
+    65_535
+}
+
+/// Default for `captures[].buffer_size_bytes`: 16 MiB.
+pub const fn default_buffer_size_bytes() -> u32 {
+    16 * 1024 * 1024
+}
+
+/// Default for `captures[].timeout_ms`: 100 ms, short enough for a prompt shutdown.
+pub const fn default_timeout_ms() -> u32 {
+    100
+}
+
+/// Traffic direction captured on an interface (libpcap `pcap_setdirection`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    /// Frames received by the interface.
+    In,
+    /// Frames sent by the interface.
+    Out,
+    /// Both directions.
+    #[default]
+    InOut,
+}
+
+/// A record kind as written in `records`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RecordName {
+    /// One record per frame.
+    Packet,
+    /// One record per flow.
+    Flow,
+    /// One record per interval, dimension and key.
+    Rollup,
+}
+
+/// `enrichment`: what is added to each record beyond the decoded headers.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default, rename = "enrichment section")]
+pub struct EnrichmentSection {
+    /// Community ID v1 seed (0..=65535); must match the other tools you correlate with.
+    pub community_id_seed: u16,
+    /// Guess the sender's operating system from TTL and TCP SYN options.
+    pub os_guess: bool,
+    /// Add DNS, TLS and HTTP summaries.
+    pub app_layer: bool,
+    /// MaxMind GeoIP databases.
+    pub geoip: GeoIpSection,
+}
+
+impl Default for EnrichmentSection {
+    fn default() -> Self {
+        EnrichmentSection {
+            community_id_seed: 0,
+            os_guess: default_true(),
+            app_layer: default_true(),
+            geoip: GeoIpSection::default(),
+        }
+    }
+}
+
+/// `enrichment.geoip`: paths to `.mmdb` files; each is optional.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default, rename = "geoip section")]
+pub struct GeoIpSection {
+    /// GeoLite2/GeoIP2 Country database (`null`: no country lookup).
+    pub country_database: Option<PathBuf>,
+    /// GeoLite2/GeoIP2 City database (`null`: no city lookup).
+    pub city_database: Option<PathBuf>,
+    /// GeoLite2 ASN database (`null`: no AS lookup).
+    pub asn_database: Option<PathBuf>,
+}
+
+/// `privacy`: protections applied before records leave the sensor.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default, rename = "privacy section")]
+pub struct PrivacySection {
+    /// Scrub credentials and secret query values from URLs.
+    pub scrub_urls: bool,
+    /// Replace IP addresses by keyed HMAC pseudonyms (`null`: keep addresses).
+    pub pseudonymize: Option<PseudonymizeSection>,
+}
+
+impl Default for PrivacySection {
+    fn default() -> Self {
+        PrivacySection {
+            scrub_urls: default_true(),
+            pseudonymize: None,
+        }
+    }
+}
+
+/// `privacy.pseudonymize`: keyed pseudonyms for IP addresses.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename = "pseudonymize section")]
+pub struct PseudonymizeSection {
+    /// HMAC key, `{ file: PATH }` or `{ env: NAME }`; at least 16 bytes.
+    pub key: SecretRef,
+}
+
+/// `pipeline`: batching and queueing between capture and output.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default, rename = "pipeline section")]
+pub struct PipelineSection {
+    /// Frames per batch (> 0).
+    pub batch_size: u32,
+    /// Batches held in the bounded queue between capture and output (> 0).
+    pub queue_batches: u32,
+}
+
+/// Default for `pipeline.batch_size`.
+pub const fn default_batch_size() -> u32 {
+    256
+}
+
+/// Default for `pipeline.queue_batches`.
+pub const fn default_queue_batches() -> u32 {
+    64
+}
+
+impl Default for PipelineSection {
+    fn default() -> Self {
+        PipelineSection {
+            batch_size: default_batch_size(),
+            queue_batches: default_queue_batches(),
+        }
+    }
+}
+
+/// `outputs`: where records are written. Each output is its own field, so adding one is adding
+/// a field here and a section in `resolve`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default, rename = "outputs section")]
+pub struct OutputsSection {
+    /// NDJSON records on standard output.
+    pub stdout: StdoutOutputSection,
+    /// NDJSON records in a size-rotated file.
+    pub file: FileOutputSection,
+}
+
+/// `outputs.stdout`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default, rename = "stdout output")]
+pub struct StdoutOutputSection {
+    /// Write records to standard output.
+    pub enabled: bool,
+}
+
+/// `outputs.file`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default, rename = "file output")]
+pub struct FileOutputSection {
+    /// File to write (`null`: output disabled).
+    pub path: Option<PathBuf>,
+    /// Rotate when the file reaches this size (> 0).
+    pub rotate_bytes: u64,
+    /// Rotated files kept besides the current one (> 0).
+    pub keep_files: u32,
+}
+
+/// Default for `outputs.file.rotate_bytes`: 100 MiB.
+pub const fn default_output_rotate_bytes() -> u64 {
+    100 * 1024 * 1024
+}
+
+/// Default for `outputs.file.keep_files`.
+pub const fn default_output_keep_files() -> u32 {
+    10
+}
+
+impl Default for FileOutputSection {
+    fn default() -> Self {
+        FileOutputSection {
+            path: None,
+            rotate_bytes: default_output_rotate_bytes(),
+            keep_files: default_output_keep_files(),
+        }
+    }
+}
+
+/// `listeners`: network listeners of the sensor itself.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default, rename = "listeners section")]
+pub struct ListenersSection {
+    /// HTTP listener for `/metrics`, `/healthz` and `/readyz` (`null`: disabled).
+    pub metrics: Option<MetricsListenerSection>,
+}
+
+impl Default for ListenersSection {
+    fn default() -> Self {
+        ListenersSection {
+            metrics: Some(MetricsListenerSection::default()),
+        }
+    }
+}
+
+/// `listeners.metrics`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default, rename = "metrics listener")]
+pub struct MetricsListenerSection {
+    /// Socket address to listen on, `IP:PORT` (IPv6 as `[::1]:9102`).
+    pub address: String,
+}
+
+/// Default for `listeners.metrics.address`: loopback only.
+pub fn default_metrics_address() -> String {
+    "127.0.0.1:9102".to_owned()
+}
+
+impl Default for MetricsListenerSection {
+    fn default() -> Self {
+        MetricsListenerSection {
+            address: default_metrics_address(),
+        }
+    }
+}
+
+/// `logging`: the sensor's own log (to standard error unless `file` is set).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default, rename = "logging section")]
+pub struct LoggingSection {
+    /// `error`, `warn`, `info`, `debug`, `trace`, or an EnvFilter directive list such as
+    /// `info,netsensor::capture=debug`.
+    pub level: String,
+    /// `text` or `json`.
+    pub format: LogFormat,
+    /// Log to size-rotated files in a directory (`null`: standard error).
+    pub file: Option<LogFileSection>,
+}
+
+/// Default for `logging.level`.
+pub fn default_log_level() -> String {
+    "info".to_owned()
+}
+
+impl Default for LoggingSection {
+    fn default() -> Self {
+        LoggingSection {
+            level: default_log_level(),
+            format: LogFormat::default(),
+            file: None,
+        }
+    }
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `logging.file`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename = "log file section")]
+pub struct LogFileSection {
+    /// Directory for the log files. Required.
+    pub directory: PathBuf,
+    /// Rotate when the current log file reaches this size (> 0).
+    #[serde(default = "default_log_rotate_bytes")]
+    pub rotate_bytes: u64,
+    /// Rotated log files kept besides the current one (> 0).
+    #[serde(default = "default_log_keep_files")]
+    pub keep_files: u32,
+}
+
+/// Default for `logging.file.rotate_bytes`: 10 MiB.
+pub const fn default_log_rotate_bytes() -> u64 {
+    10 * 1024 * 1024
+}
+
+/// Default for `logging.file.keep_files`.
+pub const fn default_log_keep_files() -> u32 {
+    5
+}
+
+/// `telemetry`: the sensor's own metrics pushed elsewhere.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default, rename = "telemetry section")]
+pub struct TelemetrySection {
+    /// Push metrics with OTLP/HTTP (`null`: no push).
+    pub otlp: Option<OtlpSection>,
+}
+
+/// `telemetry.otlp`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename = "otlp section")]
+pub struct OtlpSection {
+    /// OTLP/HTTP metrics endpoint URL (`http://` or `https://`). Required.
+    pub endpoint: String,
+    /// Seconds between pushes (> 0).
+    #[serde(default = "default_otlp_interval_secs")]
+    pub interval_secs: u32,
+    /// Extra HTTP headers; each value is a secret, `{ file: PATH }` or `{ env: NAME }`.
+    #[serde(default)]
+    pub headers: BTreeMap<String, SecretRef>,
+}
+
+/// Default for `telemetry.otlp.interval_secs`.
+pub const fn default_otlp_interval_secs() -> u32 {
+    10
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_yaml_ng::Value;
+
+    /// A raw config with every optional section present and one capture.
+    fn fully_populated() -> RawConfig {
+        RawConfig {
+            sensor: SensorSection {
+                name: Some("edge-1".into()),
+            },
+            captures: vec![CaptureSection {
+                interface: "eth0".into(),
+                promiscuous: true,
+                direction: Direction::In,
+                filter: Some("tcp".into()),
+                snaplen_bytes: 100,
+                buffer_size_bytes: 1,
+                immediate: true,
+                timeout_ms: 1,
+                decapsulate: true,
+            }],
+            records: vec![RecordName::Flow],
+            enrichment: EnrichmentSection {
+                geoip: GeoIpSection {
+                    country_database: Some("c".into()),
+                    city_database: Some("c".into()),
+                    asn_database: Some("a".into()),
+                },
+                ..EnrichmentSection::default()
+            },
+            privacy: PrivacySection {
+                scrub_urls: true,
+                pseudonymize: Some(PseudonymizeSection {
+                    key: SecretRef::Env("K".into()),
+                }),
+            },
+            pipeline: PipelineSection::default(),
+            outputs: OutputsSection {
+                stdout: StdoutOutputSection { enabled: true },
+                file: FileOutputSection {
+                    path: Some("p".into()),
+                    ..Default::default()
+                },
+            },
+            listeners: ListenersSection::default(),
+            logging: LoggingSection {
+                file: Some(LogFileSection {
+                    directory: "d".into(),
+                    rotate_bytes: 1,
+                    keep_files: 1,
+                }),
+                ..LoggingSection::default()
+            },
+            telemetry: TelemetrySection {
+                otlp: Some(OtlpSection {
+                    endpoint: "http://127.0.0.1:4318/v1/metrics".into(),
+                    interval_secs: 1,
+                    headers: BTreeMap::from([("a".into(), SecretRef::File("f".into()))]),
+                }),
+            },
+        }
+    }
+
+    /// Collects the key paths of a YAML value in document order.
+    pub(crate) fn key_paths(value: &Value) -> Vec<String> {
+        fn walk(prefix: &str, value: &Value, out: &mut Vec<String>) {
+            match value {
+                Value::Mapping(map) => {
+                    let is_secret = !map.is_empty()
+                        && map
+                            .keys()
+                            .all(|k| matches!(k.as_str(), Some("file" | "env")));
+                    if is_secret || USER_MAPS.contains(&prefix) {
+                        return;
+                    }
+                    for (k, v) in map {
+                        let key = k.as_str().unwrap_or("?");
+                        let path = if prefix.is_empty() {
+                            key.to_owned()
+                        } else {
+                            format!("{prefix}.{key}")
+                        };
+                        out.push(path.clone());
+                        walk(&path, v, out);
+                    }
+                }
+                Value::Sequence(items) => {
+                    if let Some(first @ Value::Mapping(_)) = items.first() {
+                        walk(&format!("{prefix}[]"), first, out);
+                    }
+                }
+                _ => {}
+            }
+        }
+        let mut out = Vec::new();
+        walk("", value, &mut out);
+        out
+    }
+
+    #[test]
+    fn key_paths_const_matches_the_types() {
+        let value = serde_yaml_ng::to_value(fully_populated()).unwrap();
+        assert_eq!(key_paths(&value), KEY_PATHS);
+    }
+
+    #[test]
+    fn every_key_path_is_documented() {
+        let doc = include_str!("../../../docs/configuration.md");
+        for path in KEY_PATHS {
+            assert!(
+                doc.contains(&format!("`{path}`")),
+                "docs/configuration.md lacks `{path}`"
+            );
+        }
+    }
+
+    #[test]
+    fn every_key_appears_in_the_example_config() {
+        let example = include_str!("../../../dev/config/netsensor.example.yaml");
+        for path in KEY_PATHS {
+            let last = path.rsplit(['.', ']']).next().unwrap_or(path);
+            assert!(
+                example.contains(&format!("{last}:")),
+                "netsensor.example.yaml lacks `{last}:` (for `{path}`)"
+            );
+        }
+    }
+
+    #[test]
+    fn record_names_match_the_schema() {
+        let names: Vec<String> = [RecordName::Packet, RecordName::Flow, RecordName::Rollup]
+            .iter()
+            .map(|r| serde_yaml_ng::to_string(r).unwrap().trim().to_owned())
+            .collect();
+        let schema: Vec<&str> = netsensor_schema::RecordKind::ALL
+            .iter()
+            .map(|k| k.name())
+            .collect();
+        assert_eq!(names, schema);
+    }
+
+    #[test]
+    fn serde_defaults_match_default_impls() {
+        let parsed: RawConfig = serde_yaml_ng::from_str("{}").unwrap();
+        assert_eq!(parsed, RawConfig::default());
+        assert_eq!(parsed.records, vec![RecordName::Packet]);
+        let cap: CaptureSection = serde_yaml_ng::from_str("interface: x").unwrap();
+        assert_eq!(cap.snaplen_bytes, 65_535);
+        assert_eq!(cap.timeout_ms, 100);
+        assert_eq!(cap.direction, Direction::InOut);
+        assert!(cap.promiscuous && cap.decapsulate && !cap.immediate);
+    }
+}

@@ -1,0 +1,1566 @@
+//! From the raw YAML types to the validated, typed [`Config`] the sensor runs with.
+//!
+//! This is the second stage (ripgrep's "high-level arguments"): numbers become `Duration`s and
+//! `SocketAddr`s, relative paths are resolved against the configuration file's directory,
+//! secrets are read, and every rule the types cannot express is checked. Each error, from the
+//! YAML parser or from validation, is reported as `FILE:LINE:COL: KEY.PATH: message`; the
+//! position of a key found invalid after parsing is recovered by [`locate`], which re-reads the
+//! document with the same YAML parser and stops at that key.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use netsensor_schema::RecordKind;
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::{Serialize, Serializer};
+
+use super::raw::{self, Direction, LogFormat, RawConfig, RecordName};
+use super::secret::Secret;
+
+/// The name shown in the key position for errors about the top level of the document.
+const TOP_LEVEL: &str = "(top level)";
+
+/// A configuration problem, with where it is.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The configuration file could not be read.
+    #[error("{}: cannot read the configuration file: {error}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        error: io::Error,
+    },
+    /// The file is not well-formed YAML.
+    #[error("{}:{line}:{column}: syntax error: {message}", file.display())]
+    Syntax {
+        /// The file.
+        file: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// What the YAML parser said.
+        message: String,
+    },
+    /// A key has a wrong, unknown, or invalid value.
+    #[error("{}:{line}:{column}: {key}: {message}", file.display())]
+    Invalid {
+        /// The file.
+        file: PathBuf,
+        /// 1-based line of the value (or of the unknown key).
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// Key path such as `captures[0].direction`, or `(top level)`.
+        key: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct Config {
+    /// Identity of this sensor.
+    pub sensor: SensorConfig,
+    /// Live captures (ignored by replay).
+    pub captures: Vec<CaptureConfig>,
+    /// Record kinds to emit; never empty.
+    pub records: RecordKinds,
+    /// Enrichment settings.
+    pub enrichment: EnrichmentConfig,
+    /// Privacy settings.
+    pub privacy: PrivacyConfig,
+    /// Batching and queueing.
+    pub pipeline: PipelineConfig,
+    /// Record outputs.
+    pub outputs: OutputsConfig,
+    /// The sensor's own listeners.
+    pub listeners: ListenersConfig,
+    /// The sensor's own log.
+    pub logging: LoggingConfig,
+    /// The sensor's own metrics push.
+    pub telemetry: TelemetryConfig,
+}
+
+/// Identity of this sensor.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SensorConfig {
+    /// `observer.name`: configured, else the host name.
+    pub name: String,
+    /// `observer.hostname`: the host name (not configurable, not printed).
+    #[serde(skip)]
+    pub hostname: String,
+}
+
+/// One live capture.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CaptureConfig {
+    /// Interface name.
+    pub interface: String,
+    /// Promiscuous mode.
+    pub promiscuous: bool,
+    /// Captured direction.
+    pub direction: Direction,
+    /// BPF filter, if any (not compiled yet).
+    pub filter: Option<String>,
+    /// Snapshot length, 64..=262144.
+    pub snaplen_bytes: u32,
+    /// Kernel buffer size, 1..=i32::MAX.
+    pub buffer_size_bytes: u32,
+    /// Immediate mode.
+    pub immediate: bool,
+    /// libpcap read timeout, 1 ms..=60 s.
+    #[serde(rename = "timeout_ms", serialize_with = "ser_millis")]
+    pub timeout: Duration,
+    /// Decode inside tunnels.
+    pub decapsulate: bool,
+}
+
+/// A set of record kinds.
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct RecordKinds(u8);
+
+impl RecordKinds {
+    const fn bit(kind: RecordKind) -> u8 {
+        match kind {
+            RecordKind::Packet => 1,
+            RecordKind::Flow => 2,
+            RecordKind::Rollup => 4,
+        }
+    }
+
+    /// The set holding only `kind`.
+    pub const fn only(kind: RecordKind) -> Self {
+        RecordKinds(Self::bit(kind))
+    }
+
+    /// Adds a kind.
+    pub fn insert(&mut self, kind: RecordKind) {
+        self.0 |= Self::bit(kind);
+    }
+
+    /// Whether `kind` is in the set.
+    pub const fn contains(self, kind: RecordKind) -> bool {
+        self.0 & Self::bit(kind) != 0
+    }
+
+    /// Whether the set is empty.
+    pub const fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The kinds in the set, in data-path order.
+    pub fn iter(self) -> impl Iterator<Item = RecordKind> {
+        RecordKind::ALL
+            .into_iter()
+            .filter(move |k| self.contains(*k))
+    }
+}
+
+impl fmt::Debug for RecordKinds {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set()
+            .entries(self.iter().map(RecordKind::name))
+            .finish()
+    }
+}
+
+impl Serialize for RecordKinds {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.iter().map(RecordKind::name))
+    }
+}
+
+/// Enrichment settings.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EnrichmentConfig {
+    /// Community ID seed.
+    pub community_id_seed: u16,
+    /// OS guessing on.
+    pub os_guess: bool,
+    /// DNS/TLS/HTTP summaries on.
+    pub app_layer: bool,
+    /// GeoIP database files (checked to exist, not opened).
+    pub geoip: GeoIpConfig,
+}
+
+/// GeoIP database files, absolute.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct GeoIpConfig {
+    /// Country database.
+    pub country_database: Option<PathBuf>,
+    /// City database.
+    pub city_database: Option<PathBuf>,
+    /// ASN database.
+    pub asn_database: Option<PathBuf>,
+}
+
+/// Privacy settings.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PrivacyConfig {
+    /// Scrub credentials and secret query values from URLs.
+    pub scrub_urls: bool,
+    /// IP pseudonymisation, if on.
+    pub pseudonymize: Option<PseudonymizeConfig>,
+}
+
+impl PrivacyConfig {
+    /// The pseudonymisation HMAC key, if pseudonymisation is on.
+    pub fn pseudonymize_key(&self) -> Option<&[u8]> {
+        self.pseudonymize
+            .as_ref()
+            .map(|p| p.key.expose().as_slice())
+    }
+}
+
+/// IP pseudonymisation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PseudonymizeConfig {
+    /// HMAC key, at least 16 bytes.
+    pub key: Secret<Vec<u8>>,
+}
+
+/// Minimum pseudonymisation key length.
+pub const MIN_PSEUDONYM_KEY_BYTES: usize = 16;
+
+/// Batching and queueing.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PipelineConfig {
+    /// Frames per batch, > 0.
+    pub batch_size: usize,
+    /// Queue capacity in batches, > 0.
+    pub queue_batches: usize,
+}
+
+/// Record outputs.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OutputsConfig {
+    /// Standard output.
+    pub stdout: StdoutOutputConfig,
+    /// Rotated NDJSON file, if enabled.
+    #[serde(serialize_with = "ser_file_output")]
+    pub file: Option<FileOutputConfig>,
+}
+
+impl OutputsConfig {
+    /// Whether any output is enabled.
+    pub fn any_enabled(&self) -> bool {
+        self.stdout.enabled || self.file.is_some()
+    }
+}
+
+/// Standard output.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StdoutOutputConfig {
+    /// Enabled.
+    pub enabled: bool,
+}
+
+/// Rotated NDJSON file output.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FileOutputConfig {
+    /// Absolute file path; its directory exists.
+    pub path: PathBuf,
+    /// Rotation size, > 0.
+    pub rotate_bytes: u64,
+    /// Rotated files kept, > 0.
+    pub keep_files: u32,
+}
+
+/// The sensor's own listeners.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ListenersConfig {
+    /// Metrics and health listener, if enabled.
+    pub metrics: Option<MetricsListenerConfig>,
+}
+
+/// Metrics and health listener.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MetricsListenerConfig {
+    /// Address to bind.
+    pub address: SocketAddr,
+}
+
+/// The sensor's own log.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LoggingConfig {
+    /// Level or EnvFilter directives (syntax checked loosely; `EnvFilter` has the last word).
+    pub level: String,
+    /// Line format.
+    pub format: LogFormat,
+    /// Rotated log files, else standard error.
+    pub file: Option<LogFileConfig>,
+}
+
+/// Rotated log files.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LogFileConfig {
+    /// Existing directory, absolute.
+    pub directory: PathBuf,
+    /// Rotation size, > 0.
+    pub rotate_bytes: u64,
+    /// Rotated files kept, > 0.
+    pub keep_files: u32,
+}
+
+/// The sensor's own metrics push.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TelemetryConfig {
+    /// OTLP/HTTP push, if enabled.
+    pub otlp: Option<OtlpConfig>,
+}
+
+/// OTLP/HTTP metrics push.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OtlpConfig {
+    /// Endpoint URL (`http://` or `https://`).
+    pub endpoint: String,
+    /// Push interval, > 0.
+    #[serde(rename = "interval_secs", serialize_with = "ser_secs")]
+    pub interval: Duration,
+    /// Extra HTTP headers with their secret values.
+    pub headers: BTreeMap<String, Secret<String>>,
+}
+
+fn ser_millis<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+fn ser_secs<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(d.as_secs())
+}
+
+/// A disabled file output is printed as `{ path: null }`, which reads back as disabled.
+fn ser_file_output<S: Serializer>(f: &Option<FileOutputConfig>, s: S) -> Result<S::Ok, S::Error> {
+    #[derive(Serialize)]
+    struct Disabled {
+        path: Option<PathBuf>,
+    }
+    match f {
+        Some(f) => f.serialize(s),
+        None => Disabled { path: None }.serialize(s),
+    }
+}
+
+impl Config {
+    /// The configuration `netsensor replay` uses without a file: packet records to standard
+    /// output, no captures, no listeners, no file outputs, logs to standard error, every other
+    /// setting at its default.
+    pub fn default_for_replay() -> Config {
+        let hostname = host_name();
+        let raw = RawConfig::default();
+        Config {
+            sensor: SensorConfig {
+                name: hostname.clone(),
+                hostname,
+            },
+            captures: Vec::new(),
+            records: RecordKinds::only(RecordKind::Packet),
+            enrichment: EnrichmentConfig {
+                community_id_seed: raw.enrichment.community_id_seed,
+                os_guess: raw.enrichment.os_guess,
+                app_layer: raw.enrichment.app_layer,
+                geoip: GeoIpConfig::default(),
+            },
+            privacy: PrivacyConfig {
+                scrub_urls: raw.privacy.scrub_urls,
+                pseudonymize: None,
+            },
+            pipeline: PipelineConfig {
+                batch_size: raw::default_batch_size() as usize,
+                queue_batches: raw::default_queue_batches() as usize,
+            },
+            outputs: OutputsConfig {
+                stdout: StdoutOutputConfig { enabled: true },
+                file: None,
+            },
+            listeners: ListenersConfig { metrics: None },
+            logging: LoggingConfig {
+                level: raw.logging.level,
+                format: raw.logging.format,
+                file: None,
+            },
+            telemetry: TelemetryConfig { otlp: None },
+        }
+    }
+
+    /// The configuration as YAML in the file's own layout, with every secret printed as
+    /// `**REDACTED**` (for `netsensor check-config`). Without secrets it loads back as the
+    /// same configuration.
+    pub fn to_effective_yaml(&self) -> String {
+        serde_yaml_ng::to_string(self)
+            .unwrap_or_else(|error| format!("# cannot print the configuration: {error}\n"))
+    }
+}
+
+/// Reads, parses, validates and resolves the configuration file at `path`.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
+        path: path.to_owned(),
+        error,
+    })?;
+    from_str(&text, path)
+}
+
+/// Like [`load`] for text already read; `origin` names the file in errors, and relative paths
+/// in the configuration are resolved against its directory.
+pub fn from_str(text: &str, origin: &Path) -> Result<Config, ConfigError> {
+    let raw = parse(text, origin)?;
+    let dir = origin.parent().unwrap_or(Path::new(""));
+    let base = std::path::absolute(dir).unwrap_or_else(|_| dir.to_owned());
+    Resolver { text, origin, base }.resolve(&raw)
+}
+
+/// The host name, or `localhost` when it cannot be found.
+fn host_name() -> String {
+    ["/proc/sys/kernel/hostname", "/etc/hostname"]
+        .iter()
+        .filter_map(|p| std::fs::read_to_string(p).ok())
+        .map(|s| s.trim().to_owned())
+        .chain(std::env::var("HOSTNAME").ok())
+        .find(|s| !s.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned())
+}
+
+fn parse(text: &str, origin: &Path) -> Result<RawConfig, ConfigError> {
+    let error = match serde_yaml_ng::from_str::<Option<RawConfig>>(text) {
+        Ok(raw) => return Ok(raw.unwrap_or_default()),
+        Err(error) => error,
+    };
+    // A document that is not YAML at all is a syntax error; anything else is about a key.
+    // (The generic parse reports duplicate keys differently; they are about a key too.)
+    if let Err(syntax) = serde_yaml_ng::from_str::<serde_yaml_ng::Value>(text) {
+        if syntax.to_string() == error.to_string() {
+            let (line, column) = position(&error);
+            let message = strip_position(error.to_string(), &error);
+            return Err(ConfigError::Syntax {
+                file: origin.to_owned(),
+                line,
+                column,
+                message,
+            });
+        }
+    }
+    let (mut line, mut column) = position(&error);
+    let full = strip_position(error.to_string(), &error);
+    let (key, message) = match split_key_path(&full) {
+        Some((key, message)) => (key.to_owned(), message.to_owned()),
+        None => {
+            // Errors about the top-level mapping carry no position of their own.
+            let field = |prefix: &str| {
+                full.strip_prefix(prefix)
+                    .and_then(|rest| rest.split('`').next())
+            };
+            let found = if let Some(name) = field("unknown field `") {
+                locate(text, name, true)
+            } else if let Some(name) = field("duplicate field `") {
+                // The second `name:` starting a line.
+                let prefix = format!("{name}:");
+                let lines = text.lines().enumerate();
+                lines
+                    .filter(|(_, l)| l.starts_with(&prefix))
+                    .nth(1)
+                    .map(|(i, _)| (i + 1, 1))
+            } else {
+                None
+            };
+            if let Some((l, c)) = found {
+                (line, column) = (l, c);
+            }
+            (TOP_LEVEL.to_owned(), full)
+        }
+    };
+    Err(ConfigError::Invalid {
+        file: origin.to_owned(),
+        line,
+        column,
+        key,
+        message,
+    })
+}
+
+fn position(error: &serde_yaml_ng::Error) -> (usize, usize) {
+    error.location().map_or((1, 1), |l| (l.line(), l.column()))
+}
+
+/// Removes the parser's own " at line L column C" from its message.
+fn strip_position(mut message: String, error: &serde_yaml_ng::Error) -> String {
+    if let Some(l) = error.location() {
+        let at = format!(" at line {} column {}", l.line(), l.column());
+        if let Some(i) = message.find(&at) {
+            message.replace_range(i..i + at.len(), "");
+        }
+    }
+    message
+}
+
+/// Splits serde_yaml_ng's `key.path: message`. Every path it reports starts with a known
+/// top-level key (an unknown one fails at the top level, without a path), and no top-level
+/// message starts with one.
+fn split_key_path(full: &str) -> Option<(&str, &str)> {
+    let top_level = raw::KEY_PATHS.iter().filter(|p| !p.contains(['.', '[']));
+    let starts_with_key = top_level.into_iter().any(|top| {
+        full.strip_prefix(top)
+            .is_some_and(|rest| rest.starts_with(['.', '[', ':']))
+    });
+    if !starts_with_key {
+        return None;
+    }
+    full.split_once(": ")
+}
+
+/// A validation failure before its position is known.
+struct Invalid {
+    key: String,
+    message: String,
+}
+
+fn invalid(key: impl Into<String>, message: impl Into<String>) -> Invalid {
+    Invalid {
+        key: key.into(),
+        message: message.into(),
+    }
+}
+
+struct Resolver<'a> {
+    text: &'a str,
+    origin: &'a Path,
+    base: PathBuf,
+}
+
+impl Resolver<'_> {
+    fn resolve(&self, raw: &RawConfig) -> Result<Config, ConfigError> {
+        self.config(raw).map_err(|Invalid { key, message }| {
+            let (line, column) = locate(self.text, &key, false).unwrap_or((1, 1));
+            ConfigError::Invalid {
+                file: self.origin.to_owned(),
+                line,
+                column,
+                key,
+                message,
+            }
+        })
+    }
+
+    fn config(&self, raw: &RawConfig) -> Result<Config, Invalid> {
+        let hostname = host_name();
+        let name = match &raw.sensor.name {
+            Some(name) => {
+                non_blank("sensor.name", name)?;
+                name.clone()
+            }
+            None => hostname.clone(),
+        };
+        let captures = raw
+            .captures
+            .iter()
+            .enumerate()
+            .map(|(i, c)| capture(i, c))
+            .collect::<Result<_, _>>()?;
+        Ok(Config {
+            sensor: SensorConfig { name, hostname },
+            captures,
+            records: records(&raw.records)?,
+            enrichment: self.enrichment(&raw.enrichment)?,
+            privacy: self.privacy(&raw.privacy)?,
+            pipeline: pipeline(&raw.pipeline)?,
+            outputs: self.outputs(&raw.outputs)?,
+            listeners: listeners(&raw.listeners)?,
+            logging: self.logging(&raw.logging)?,
+            telemetry: self.telemetry(&raw.telemetry)?,
+        })
+    }
+
+    fn path(&self, key: &str, path: &Path) -> Result<PathBuf, Invalid> {
+        if path.as_os_str().is_empty() {
+            return Err(invalid(key, "must not be empty"));
+        }
+        Ok(self.base.join(path))
+    }
+
+    fn existing_file(&self, key: &str, path: Option<&PathBuf>) -> Result<Option<PathBuf>, Invalid> {
+        let Some(path) = path else { return Ok(None) };
+        let path = self.path(key, path)?;
+        match std::fs::metadata(&path) {
+            Ok(meta) if meta.is_file() => Ok(Some(path)),
+            Ok(_) => Err(invalid(key, format!("`{}` is not a file", path.display()))),
+            Err(error) => Err(invalid(
+                key,
+                format!("cannot open `{}`: {error}", path.display()),
+            )),
+        }
+    }
+
+    fn existing_dir(&self, key: &str, path: &Path) -> Result<PathBuf, Invalid> {
+        match std::fs::metadata(path) {
+            Ok(meta) if meta.is_dir() => Ok(path.to_owned()),
+            Ok(_) => Err(invalid(
+                key,
+                format!("`{}` is not a directory", path.display()),
+            )),
+            Err(error) => Err(invalid(
+                key,
+                format!("directory `{}`: {error}", path.display()),
+            )),
+        }
+    }
+
+    fn enrichment(&self, raw: &raw::EnrichmentSection) -> Result<EnrichmentConfig, Invalid> {
+        let g = &raw.geoip;
+        Ok(EnrichmentConfig {
+            community_id_seed: raw.community_id_seed,
+            os_guess: raw.os_guess,
+            app_layer: raw.app_layer,
+            geoip: GeoIpConfig {
+                country_database: self.existing_file(
+                    "enrichment.geoip.country_database",
+                    g.country_database.as_ref(),
+                )?,
+                city_database: self
+                    .existing_file("enrichment.geoip.city_database", g.city_database.as_ref())?,
+                asn_database: self
+                    .existing_file("enrichment.geoip.asn_database", g.asn_database.as_ref())?,
+            },
+        })
+    }
+
+    fn privacy(&self, raw: &raw::PrivacySection) -> Result<PrivacyConfig, Invalid> {
+        const KEY: &str = "privacy.pseudonymize.key";
+        let pseudonymize = match &raw.pseudonymize {
+            None => None,
+            Some(p) => {
+                let key = p
+                    .key
+                    .rebased(&self.base)
+                    .read_bytes()
+                    .map_err(|e| invalid(KEY, e.to_string()))?;
+                if key.expose().len() < MIN_PSEUDONYM_KEY_BYTES {
+                    return Err(invalid(
+                        KEY,
+                        format!("the key must be at least {MIN_PSEUDONYM_KEY_BYTES} bytes long"),
+                    ));
+                }
+                Some(PseudonymizeConfig { key })
+            }
+        };
+        Ok(PrivacyConfig {
+            scrub_urls: raw.scrub_urls,
+            pseudonymize,
+        })
+    }
+
+    fn outputs(&self, raw: &raw::OutputsSection) -> Result<OutputsConfig, Invalid> {
+        let f = &raw.file;
+        let file = match &f.path {
+            None => None,
+            Some(path) => {
+                let path = self.path("outputs.file.path", path)?;
+                if path.is_dir() {
+                    return Err(invalid(
+                        "outputs.file.path",
+                        format!("`{}` is a directory", path.display()),
+                    ));
+                }
+                if let Some(dir) = path.parent() {
+                    self.existing_dir("outputs.file.path", dir)?;
+                }
+                Some(FileOutputConfig {
+                    path,
+                    rotate_bytes: positive("outputs.file.rotate_bytes", f.rotate_bytes)?,
+                    keep_files: positive("outputs.file.keep_files", f.keep_files)?,
+                })
+            }
+        };
+        Ok(OutputsConfig {
+            stdout: StdoutOutputConfig {
+                enabled: raw.stdout.enabled,
+            },
+            file,
+        })
+    }
+
+    fn logging(&self, raw: &raw::LoggingSection) -> Result<LoggingConfig, Invalid> {
+        check_log_level(&raw.level)?;
+        let file = match &raw.file {
+            None => None,
+            Some(f) => {
+                let dir = self.path("logging.file.directory", &f.directory)?;
+                Some(LogFileConfig {
+                    directory: self.existing_dir("logging.file.directory", &dir)?,
+                    rotate_bytes: positive("logging.file.rotate_bytes", f.rotate_bytes)?,
+                    keep_files: positive("logging.file.keep_files", f.keep_files)?,
+                })
+            }
+        };
+        Ok(LoggingConfig {
+            level: raw.level.trim().to_owned(),
+            format: raw.format,
+            file,
+        })
+    }
+
+    fn telemetry(&self, raw: &raw::TelemetrySection) -> Result<TelemetryConfig, Invalid> {
+        let Some(o) = &raw.otlp else {
+            return Ok(TelemetryConfig { otlp: None });
+        };
+        let endpoint = o.endpoint.trim();
+        let host = endpoint
+            .strip_prefix("http://")
+            .or_else(|| endpoint.strip_prefix("https://"));
+        if !host.is_some_and(|h| !h.is_empty() && !h.starts_with('/')) {
+            return Err(invalid(
+                "telemetry.otlp.endpoint",
+                format!("`{endpoint}` is not an http:// or https:// URL"),
+            ));
+        }
+        let mut headers = BTreeMap::new();
+        for (name, secret) in &o.headers {
+            let key = format!("telemetry.otlp.headers.{name}");
+            let valid_name = !name.is_empty()
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+            if !valid_name {
+                return Err(invalid(key, "not a valid HTTP header name"));
+            }
+            let value = secret
+                .rebased(&self.base)
+                .read_string()
+                .map_err(|e| invalid(key.as_str(), e.to_string()))?;
+            headers.insert(name.clone(), value);
+        }
+        Ok(TelemetryConfig {
+            otlp: Some(OtlpConfig {
+                endpoint: endpoint.to_owned(),
+                interval: Duration::from_secs(u64::from(positive(
+                    "telemetry.otlp.interval_secs",
+                    o.interval_secs,
+                )?)),
+                headers,
+            }),
+        })
+    }
+}
+
+fn non_blank(key: &str, value: &str) -> Result<(), Invalid> {
+    if value.trim().is_empty() {
+        return Err(invalid(key, "must not be empty"));
+    }
+    if value.trim() != value || value.chars().any(char::is_control) {
+        return Err(invalid(
+            key,
+            "must not have surrounding spaces or control characters",
+        ));
+    }
+    Ok(())
+}
+
+fn positive<T: PartialEq + Default>(key: &str, value: T) -> Result<T, Invalid> {
+    if value == T::default() {
+        return Err(invalid(key, "must be greater than 0"));
+    }
+    Ok(value)
+}
+
+fn in_range(key: &str, value: u32, min: u32, max: u32) -> Result<u32, Invalid> {
+    if !(min..=max).contains(&value) {
+        return Err(invalid(
+            key,
+            format!("{value} is out of range {min}..={max}"),
+        ));
+    }
+    Ok(value)
+}
+
+fn capture(i: usize, raw: &raw::CaptureSection) -> Result<CaptureConfig, Invalid> {
+    let key = |field: &str| format!("captures[{i}].{field}");
+    non_blank(&key("interface"), &raw.interface)?;
+    if let Some(filter) = &raw.filter {
+        if filter.trim().is_empty() {
+            return Err(invalid(
+                key("filter"),
+                "must not be empty; leave it out to capture all",
+            ));
+        }
+    }
+    const I32_MAX: u32 = i32::MAX as u32;
+    Ok(CaptureConfig {
+        interface: raw.interface.clone(),
+        promiscuous: raw.promiscuous,
+        direction: raw.direction,
+        filter: raw.filter.clone(),
+        snaplen_bytes: in_range(&key("snaplen_bytes"), raw.snaplen_bytes, 64, 262_144)?,
+        buffer_size_bytes: in_range(&key("buffer_size_bytes"), raw.buffer_size_bytes, 1, I32_MAX)?,
+        immediate: raw.immediate,
+        timeout: Duration::from_millis(u64::from(in_range(
+            &key("timeout_ms"),
+            raw.timeout_ms,
+            1,
+            60_000,
+        )?)),
+        decapsulate: raw.decapsulate,
+    })
+}
+
+fn records(raw: &[RecordName]) -> Result<RecordKinds, Invalid> {
+    if raw.is_empty() {
+        return Err(invalid(
+            "records",
+            "must name at least one of `packet`, `flow`, `rollup`",
+        ));
+    }
+    let mut kinds = RecordKinds::default();
+    for (i, name) in raw.iter().enumerate() {
+        let kind = match name {
+            RecordName::Packet => RecordKind::Packet,
+            RecordName::Flow => RecordKind::Flow,
+            RecordName::Rollup => RecordKind::Rollup,
+        };
+        if kinds.contains(kind) {
+            return Err(invalid(
+                format!("records[{i}]"),
+                format!("`{}` is repeated", kind.name()),
+            ));
+        }
+        kinds.insert(kind);
+    }
+    Ok(kinds)
+}
+
+fn pipeline(raw: &raw::PipelineSection) -> Result<PipelineConfig, Invalid> {
+    let size = |key: &str, v: u32| -> Result<usize, Invalid> {
+        usize::try_from(positive(key, v)?).map_err(|_| invalid(key, "too large"))
+    };
+    Ok(PipelineConfig {
+        batch_size: size("pipeline.batch_size", raw.batch_size)?,
+        queue_batches: size("pipeline.queue_batches", raw.queue_batches)?,
+    })
+}
+
+fn listeners(raw: &raw::ListenersSection) -> Result<ListenersConfig, Invalid> {
+    const KEY: &str = "listeners.metrics.address";
+    let metrics = match &raw.metrics {
+        None => None,
+        Some(m) => Some(MetricsListenerConfig {
+            address: m.address.trim().parse().map_err(|_| {
+                invalid(
+                    KEY,
+                    format!("`{}` is not an IP:PORT socket address", m.address),
+                )
+            })?,
+        }),
+    };
+    Ok(ListenersConfig { metrics })
+}
+
+/// Checks `level` as EnvFilter directives: comma-separated `LEVEL` or `target=LEVEL`. A bare
+/// word must be a level (EnvFilter would take a misspelt level as a target and log nothing);
+/// directives with span filters (`[...]`) are left to EnvFilter.
+fn check_log_level(level: &str) -> Result<(), Invalid> {
+    const KEY: &str = "logging.level";
+    const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
+    if level.trim().is_empty() {
+        return Err(invalid(KEY, "must not be empty"));
+    }
+    for directive in level.split(',').map(str::trim) {
+        if directive.is_empty() || directive.contains('[') {
+            continue;
+        }
+        let lvl = match directive.rsplit_once('=') {
+            Some((target, lvl)) if !target.trim().is_empty() => lvl.trim(),
+            _ => directive,
+        };
+        if !LEVELS.iter().any(|l| l.eq_ignore_ascii_case(lvl)) {
+            return Err(invalid(
+                KEY,
+                format!(
+                    "`{directive}` is neither a level (error, warn, info, debug, trace, off) \
+                     nor a `target=level` directive"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// One step of a key path.
+enum Step<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+/// Splits `captures[0].direction` into steps; `None` if it is not a key path.
+fn steps(path: &str) -> Option<Vec<Step<'_>>> {
+    let mut out = Vec::new();
+    for part in path.split('.') {
+        let (name, mut rest) = part.split_at(part.find('[').unwrap_or(part.len()));
+        if !name.is_empty() {
+            out.push(Step::Key(name));
+        }
+        while let Some(r) = rest.strip_prefix('[') {
+            let (index, after) = r.split_once(']')?;
+            out.push(Step::Index(index.parse().ok()?));
+            rest = after;
+        }
+        if !rest.is_empty() {
+            return None;
+        }
+    }
+    Some(out)
+}
+
+/// The 1-based line and column of the value at `path` in `text` (of the key itself when
+/// `at_key`); if the path is not in the document, of its nearest ancestor that is.
+///
+/// It re-reads the document with a seed that walks down the path and fails on arrival; the
+/// parser stamps that failure with the position of the node it was reading.
+fn locate(text: &str, path: &str, at_key: bool) -> Option<(usize, usize)> {
+    let steps = steps(path)?;
+    (1..=steps.len()).rev().find_map(|n| {
+        let seed = Finder {
+            rest: steps.get(..n)?,
+            at_key: at_key && n == steps.len(),
+        };
+        let de = serde_yaml_ng::Deserializer::from_str(text);
+        match seed.deserialize(de) {
+            Err(e) if e.to_string().contains(ARRIVED) => position_of(&e),
+            _ => None,
+        }
+    })
+}
+
+fn position_of(error: &serde_yaml_ng::Error) -> Option<(usize, usize)> {
+    error.location().map(|l| (l.line(), l.column()))
+}
+
+/// The error [`Finder`] raises on arrival.
+const ARRIVED: &str = "\u{0}netsensor-locate-arrived";
+
+struct Finder<'s, 'p> {
+    rest: &'s [Step<'p>],
+    at_key: bool,
+}
+
+impl<'de> DeserializeSeed<'de> for Finder<'_, '_> {
+    type Value = ();
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Finder<'_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any value")
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+        self.scalar()
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
+        self.scalar()
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
+        self.scalar()
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
+        self.scalar()
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
+        self.scalar()
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        self.scalar()
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<(), E> {
+        self.scalar()
+    }
+
+    fn visit_some<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let Some((first, rest)) = self.rest.split_first() else {
+            return Err(de::Error::custom(ARRIVED));
+        };
+        let want = match first {
+            Step::Key(k) => Some(*k),
+            Step::Index(_) => None,
+        };
+        let fire = self.at_key && rest.is_empty();
+        while let Some(found) = map.next_key_seed(KeyMatcher { want, fire })? {
+            if found {
+                map.next_value_seed(Finder {
+                    rest,
+                    at_key: self.at_key,
+                })?;
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let Some((first, rest)) = self.rest.split_first() else {
+            return Err(de::Error::custom(ARRIVED));
+        };
+        let want = match first {
+            Step::Index(i) => Some(*i),
+            Step::Key(_) => None,
+        };
+        let mut i = 0;
+        loop {
+            let more = if want == Some(i) {
+                seq.next_element_seed(Finder {
+                    rest,
+                    at_key: self.at_key,
+                })?
+                .is_some()
+            } else {
+                seq.next_element::<IgnoredAny>()?.is_some()
+            };
+            if !more {
+                return Ok(());
+            }
+            i += 1;
+        }
+    }
+}
+
+impl Finder<'_, '_> {
+    fn scalar<E: de::Error>(self) -> Result<(), E> {
+        if self.rest.is_empty() {
+            Err(E::custom(ARRIVED))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// Reads a mapping key and tells whether it is the wanted one; with `fire`, fails there.
+struct KeyMatcher<'p> {
+    want: Option<&'p str>,
+    fire: bool,
+}
+
+impl<'de> DeserializeSeed<'de> for KeyMatcher<'_> {
+    type Value = bool;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeyMatcher<'_> {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a mapping key")
+    }
+
+    fn visit_str<E: de::Error>(self, key: &str) -> Result<bool, E> {
+        let found = self.want == Some(key);
+        if found && self.fire {
+            return Err(E::custom(ARRIVED));
+        }
+        Ok(found)
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<bool, E> {
+        Ok(false)
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<bool, E> {
+        Ok(false)
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<bool, E> {
+        Ok(false)
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<bool, E> {
+        Ok(false)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<bool, E> {
+        Ok(false)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(false)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<bool, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    fn err(text: &str) -> String {
+        from_str(text, Path::new("t.yaml")).unwrap_err().to_string()
+    }
+
+    fn ok(text: &str) -> Config {
+        from_str(text, Path::new("t.yaml")).unwrap()
+    }
+
+    /// Asserts the error starts with `prefix` (positions counted by hand from the text).
+    #[track_caller]
+    fn assert_err(text: &str, prefix: &str) {
+        let got = err(text);
+        assert!(got.starts_with(prefix), "\n got: {got}\nwant: {prefix}…");
+    }
+
+    #[test]
+    fn unknown_key_at_top_level() {
+        assert_err(
+            "sensor:\n  name: a\nbogus: 1\n",
+            "t.yaml:3:1: (top level): unknown field `bogus`, expected one of `sensor`, `captures`",
+        );
+    }
+
+    #[test]
+    fn unknown_key_nested() {
+        assert_err(
+            "captures:\n  - interface: eth0\n    intrface: eth1\n",
+            "t.yaml:3:5: captures[0]: unknown field `intrface`, expected one of `interface`",
+        );
+        assert_err(
+            "logging:\n  levle: info\n",
+            "t.yaml:2:3: logging: unknown field `levle`",
+        );
+        assert_err(
+            "outputs:\n  stdout: { enabled: true, pretty: true }\n",
+            "t.yaml:2:28: outputs.stdout: unknown field `pretty`, expected `enabled`",
+        );
+    }
+
+    #[test]
+    fn bad_enum_value() {
+        assert_eq!(
+            err("captures:\n  - interface: eth0\n    direction: sideways\n"),
+            "t.yaml:3:16: captures[0].direction: unknown variant `sideways`, \
+             expected one of `in`, `out`, `inout`"
+        );
+        assert_err(
+            "logging:\n  format: xml\n",
+            "t.yaml:2:11: logging.format: unknown variant `xml`, expected `text` or `json`",
+        );
+        assert_err(
+            "records: [packet, flows]\n",
+            "t.yaml:1:19: records[1]: unknown variant `flows`",
+        );
+    }
+
+    #[test]
+    fn bad_type() {
+        assert_eq!(
+            err("pipeline:\n  batch_size: lots\n"),
+            "t.yaml:2:15: pipeline.batch_size: invalid type: string \"lots\", expected u32"
+        );
+        assert_err(
+            "sensor: edge-1\n",
+            "t.yaml:1:9: sensor: invalid type: string \"edge-1\"",
+        );
+        assert_err(
+            "enrichment:\n  community_id_seed: 70000\n",
+            "t.yaml:2:22: enrichment.community_id_seed: invalid value: integer `70000`",
+        );
+        assert_err("- a\n", "t.yaml:1:1: (top level): invalid type: sequence");
+    }
+
+    #[test]
+    fn duplicate_keys() {
+        assert_eq!(
+            err("sensor: {name: a}\nrecords: [flow]\nsensor: {name: b}\n"),
+            "t.yaml:3:1: (top level): duplicate field `sensor`"
+        );
+        assert_err(
+            "logging:\n  level: info\n  level: debug\n",
+            "t.yaml:2:3: logging: duplicate field `level`",
+        );
+    }
+
+    #[test]
+    fn missing_required_key() {
+        assert_err(
+            "captures:\n  - promiscuous: true\n",
+            "t.yaml:2:5: captures[0]: missing field `interface`",
+        );
+    }
+
+    #[test]
+    fn bad_address() {
+        assert_eq!(
+            err("listeners:\n  metrics:\n    address: localhost\n"),
+            "t.yaml:3:14: listeners.metrics.address: `localhost` is not an IP:PORT socket address"
+        );
+        let c = ok("listeners:\n  metrics: { address: \"[::1]:9000\" }\n");
+        assert_eq!(
+            c.listeners.metrics.unwrap().address,
+            "[::1]:9000".parse().unwrap()
+        );
+        assert!(ok("listeners: { metrics: null }\n")
+            .listeners
+            .metrics
+            .is_none());
+    }
+
+    #[test]
+    fn snaplen_out_of_range() {
+        assert_eq!(
+            err("captures:\n  - interface: eth0\n    snaplen_bytes: 10\n"),
+            "t.yaml:3:20: captures[0].snaplen_bytes: 10 is out of range 64..=262144"
+        );
+        // The second capture, to check list indices are located.
+        assert_eq!(
+            err("captures:\n  - interface: eth0\n  - interface: eth1\n    snaplen_bytes: 262145\n"),
+            "t.yaml:4:20: captures[1].snaplen_bytes: 262145 is out of range 64..=262144"
+        );
+        assert_eq!(
+            ok("captures: [{interface: a, snaplen_bytes: 64}]").captures[0].snaplen_bytes,
+            64
+        );
+    }
+
+    #[test]
+    fn empty_interface() {
+        assert_eq!(
+            err("captures:\n  - interface: ''\n"),
+            "t.yaml:2:16: captures[0].interface: must not be empty"
+        );
+    }
+
+    #[test]
+    fn other_validation_errors() {
+        assert_eq!(
+            err("records: [packet, flow, packet]\n"),
+            "t.yaml:1:25: records[2]: `packet` is repeated"
+        );
+        assert_err(
+            "records: []\n",
+            "t.yaml:1:10: records: must name at least one",
+        );
+        assert_err(
+            "pipeline:\n  queue_batches: 0\n",
+            "t.yaml:2:18: pipeline.queue_batches: must be greater than 0",
+        );
+        assert_err(
+            "logging:\n  level: inf\n",
+            "t.yaml:2:10: logging.level: `inf` is neither a level",
+        );
+        assert_err(
+            "captures:\n  - interface: eth0\n    timeout_ms: 0\n",
+            "t.yaml:3:17: captures[0].timeout_ms: 0 is out of range 1..=60000",
+        );
+        assert_err(
+            "telemetry:\n  otlp:\n    endpoint: localhost:4318\n",
+            "t.yaml:3:15: telemetry.otlp.endpoint: `localhost:4318` is not an http:// or https:// URL",
+        );
+        for level in [
+            "debug",
+            "WARN",
+            "info,netsensor::capture=debug",
+            "off",
+            "a[s{f=1}]=x",
+        ] {
+            assert_eq!(
+                ok(&format!("logging: {{ level: \"{level}\" }}"))
+                    .logging
+                    .level,
+                level
+            );
+        }
+    }
+
+    #[test]
+    fn inline_secret_is_refused_without_echoing_it() {
+        let got = err("privacy:\n  pseudonymize:\n    key: hunter2-secret\n");
+        assert_eq!(
+            got,
+            "t.yaml:3:10: privacy.pseudonymize.key: inline secrets are not accepted; \
+             use `file:` or `env:`"
+        );
+        assert!(!got.contains("hunter2"));
+    }
+
+    #[test]
+    fn missing_secret_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("n.yaml");
+        fs::write(
+            &cfg,
+            "privacy:\n  pseudonymize:\n    key: { file: missing.key }\n",
+        )
+        .unwrap();
+        let got = load(&cfg).unwrap_err().to_string();
+        let want = format!(
+            "{}:3:10: privacy.pseudonymize.key: cannot read secret file `{}`: ",
+            cfg.display(),
+            dir.path().join("missing.key").display()
+        );
+        assert!(got.starts_with(&want), "\n got: {got}\nwant: {want}");
+        assert!(got.contains("No such file or directory"), "{got}");
+    }
+
+    #[test]
+    fn short_pseudonym_key() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("k"), "short\n").unwrap();
+        let cfg = dir.path().join("n.yaml");
+        fs::write(&cfg, "privacy:\n  pseudonymize:\n    key: { file: k }\n").unwrap();
+        let got = load(&cfg).unwrap_err().to_string();
+        assert!(
+            got.ends_with(
+                ":3:10: privacy.pseudonymize.key: the key must be at least 16 bytes long"
+            ),
+            "{got}"
+        );
+        assert!(!got.contains("short"));
+    }
+
+    #[test]
+    fn missing_env_var() {
+        let name = "NETSENSOR_CONFIG_TEST_UNSET_VARIABLE";
+        let text = format!(
+            "telemetry:\n  otlp:\n    endpoint: \"http://127.0.0.1:4318/v1/metrics\"\n    \
+             headers:\n      authorization: {{ env: {name} }}\n"
+        );
+        assert_eq!(
+            err(&text),
+            format!(
+                "t.yaml:5:22: telemetry.otlp.headers.authorization: \
+                 environment variable `{name}` is not set"
+            )
+        );
+    }
+
+    #[test]
+    fn yaml_syntax_error() {
+        assert_err(
+            "sensor:\n  name: a: b\n",
+            "t.yaml:2:10: syntax error: mapping values are not allowed in this context",
+        );
+        assert_err(
+            "sensor: {}\n---\nrecords: [flow]\n",
+            "t.yaml:1:1: syntax error: deserializing from YAML containing more than one document",
+        );
+    }
+
+    #[test]
+    fn missing_file_names_file_and_os_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nope.yaml");
+        let got = load(&path).unwrap_err().to_string();
+        assert_eq!(
+            got,
+            format!(
+                "{}: cannot read the configuration file: No such file or directory (os error 2)",
+                path.display()
+            )
+        );
+    }
+
+    #[test]
+    fn empty_file_means_defaults() {
+        for text in ["", "\n", "# nothing here\n", "---\n", "~\n", "{}\n"] {
+            let c = ok(text);
+            assert!(c.captures.is_empty(), "{text:?}");
+            assert_eq!(c.records, RecordKinds::only(RecordKind::Packet));
+            assert_eq!(
+                c.pipeline,
+                PipelineConfig {
+                    batch_size: 256,
+                    queue_batches: 64
+                }
+            );
+            assert_eq!(
+                c.listeners.metrics.unwrap().address,
+                "127.0.0.1:9102".parse().unwrap()
+            );
+            assert!(c.privacy.scrub_urls && c.privacy.pseudonymize.is_none());
+            assert!(!c.outputs.any_enabled());
+            assert_eq!(c.sensor.name, host_name());
+        }
+    }
+
+    #[test]
+    fn values_are_typed_and_paths_resolved_against_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir(dir.path().join("logs")).unwrap();
+        fs::write(dir.path().join("geo.mmdb"), "x").unwrap();
+        let cfg = dir.path().join("n.yaml");
+        fs::write(
+            &cfg,
+            "sensor: { name: edge-1 }\n\
+             captures: [{ interface: eth0, direction: out, timeout_ms: 250, filter: tcp }]\n\
+             records: [rollup, packet]\n\
+             enrichment: { geoip: { asn_database: geo.mmdb } }\n\
+             outputs: { file: { path: logs/p.ndjson, keep_files: 3 } }\n\
+             logging: { format: json, file: { directory: logs } }\n\
+             telemetry: { otlp: { endpoint: 'https://c:4318/v1/metrics', interval_secs: 30 } }\n",
+        )
+        .unwrap();
+        let c = load(&cfg).unwrap();
+        assert_eq!(c.sensor.name, "edge-1");
+        let cap = &c.captures[0];
+        assert_eq!(
+            (cap.direction, cap.timeout),
+            (Direction::Out, Duration::from_millis(250))
+        );
+        assert_eq!(cap.filter.as_deref(), Some("tcp"));
+        assert_eq!(
+            c.records.iter().collect::<Vec<_>>(),
+            [RecordKind::Packet, RecordKind::Rollup]
+        );
+        assert_eq!(
+            c.enrichment.geoip.asn_database,
+            Some(dir.path().join("geo.mmdb"))
+        );
+        let file = c.outputs.file.unwrap();
+        assert_eq!(
+            (file.path, file.keep_files),
+            (dir.path().join("logs/p.ndjson"), 3)
+        );
+        assert_eq!(c.logging.file.unwrap().directory, dir.path().join("logs"));
+        assert_eq!(c.logging.format, LogFormat::Json);
+        assert_eq!(c.telemetry.otlp.unwrap().interval, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn missing_paths_are_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("n.yaml");
+        fs::write(
+            &cfg,
+            "enrichment:\n  geoip:\n    city_database: nope.mmdb\n",
+        )
+        .unwrap();
+        let got = load(&cfg).unwrap_err().to_string();
+        assert!(
+            got.contains(":3:20: enrichment.geoip.city_database: cannot open `"),
+            "{got}"
+        );
+        fs::write(&cfg, "outputs:\n  file: { path: no/dir/p.ndjson }\n").unwrap();
+        let got = load(&cfg).unwrap_err().to_string();
+        assert!(
+            got.contains(":2:17: outputs.file.path: directory `"),
+            "{got}"
+        );
+        fs::write(&cfg, "logging:\n  file:\n    directory: n.yaml\n").unwrap();
+        let got = load(&cfg).unwrap_err().to_string();
+        assert!(
+            got.contains(":3:16: logging.file.directory: `") && got.ends_with("is not a directory"),
+            "{got}"
+        );
+    }
+
+    #[test]
+    fn shipped_examples_load() {
+        let examples = [
+            (
+                "netsensor.example.yaml",
+                include_str!("../../../dev/config/netsensor.example.yaml"),
+            ),
+            (
+                "replay.yaml",
+                include_str!("../../../dev/config/replay.yaml"),
+            ),
+            (
+                "live-lo.yaml",
+                include_str!("../../../dev/config/live-lo.yaml"),
+            ),
+        ];
+        for (name, text) in examples {
+            let c = from_str(text, Path::new(name)).unwrap_or_else(|e| panic!("{e}"));
+            // The effective configuration reads back as the same configuration.
+            let again = from_str(&c.to_effective_yaml(), Path::new(name)).unwrap();
+            assert_eq!(again, c, "{name}");
+        }
+        let example = from_str(examples[0].1, Path::new("x")).unwrap();
+        let defaults = ok("captures: [{ interface: lo, filter: not port 22 }]");
+        assert_eq!(example, defaults, "the example must show the defaults");
+    }
+
+    #[test]
+    fn default_for_replay_matches_its_documentation() {
+        let want = ok("outputs: { stdout: { enabled: true } }\nlisteners: { metrics: null }\n");
+        assert_eq!(Config::default_for_replay(), want);
+    }
+
+    #[test]
+    fn secrets_never_appear_in_output() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = "k3y-value-that-must-not-leak-7f3a";
+        fs::write(dir.path().join("pseudonym.key"), format!("{key}\n")).unwrap();
+        let token = "t0ken-value-that-must-not-leak-91c2";
+        fs::write(dir.path().join("token"), token).unwrap();
+        let cfg = dir.path().join("n.yaml");
+        fs::write(
+            &cfg,
+            "privacy:\n  pseudonymize:\n    key: { file: pseudonym.key }\n\
+             telemetry:\n  otlp:\n    endpoint: http://127.0.0.1:4318/v1/metrics\n    \
+             headers: { authorization: { file: token } }\n",
+        )
+        .unwrap();
+        let c = load(&cfg).unwrap();
+        assert_eq!(c.privacy.pseudonymize_key(), Some(key.as_bytes()));
+        let otlp = c.telemetry.otlp.as_ref().unwrap();
+        assert_eq!(otlp.headers["authorization"].expose(), token);
+        let effective = c.to_effective_yaml();
+        let debug = format!("{c:?}");
+        for (what, text) in [("effective YAML", &effective), ("Debug", &debug)] {
+            assert!(
+                !text.contains(key) && !text.contains(token),
+                "{what} leaks: {text}"
+            );
+            assert_eq!(
+                text.matches(crate::config::REDACTED).count(),
+                2,
+                "{what}: {text}"
+            );
+        }
+        // The redacted value reads back as an inline secret, which is refused.
+        let got = from_str(&effective, &cfg).unwrap_err().to_string();
+        assert!(
+            got.contains("privacy.pseudonymize.key: inline secrets are not accepted"),
+            "{got}"
+        );
+    }
+
+    #[test]
+    fn locator_finds_keys_and_values() {
+        let text = "a:\n  b: [x, {c: 1}]\n  'd': 2\n";
+        assert_eq!(locate(text, "a.b[1].c", false), Some((2, 14)));
+        assert_eq!(locate(text, "a.b[1].c", true), Some((2, 11)));
+        assert_eq!(locate(text, "a.d", false), Some((3, 8)));
+        // Not in the document: its nearest ancestor.
+        assert_eq!(locate(text, "a.b[7]", false), Some((2, 6)));
+        assert_eq!(locate(text, "zz", false), None);
+        assert_eq!(locate(text, "a..[", false), None);
+    }
+}

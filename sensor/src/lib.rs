@@ -1,0 +1,27 @@
+//! netsensor: a network traffic sensor.
+//!
+//! The data path, in order:
+//!
+//! 1. [`capture`] — frames from libpcap (live) or pcap/pcapng files (replay), in pooled
+//!    [`capture::FrameBatch`]es.
+//! 2. [`pipeline`] — a bounded queue carries batches from the capture threads to the
+//!    processing thread (live capture drops and counts when it is full; replay waits).
+//! 3. [`decode`] — link, VLAN, IP, transport and app-layer summaries (DNS, TLS, HTTP).
+//! 4. [`enrich`] — Community ID, service names, passive OS guess, GeoIP/ASN, privacy.
+//! 5. [`records`] — ECS records from `netsensor-schema`, serialized as NDJSON.
+//! 6. [`outputs`] — stdout and rotated files.
+//!
+//! [`config`] and [`telemetry`] serve every stage; [`app`] wires them for the CLI.
+#![deny(missing_docs)]
+
+pub mod app;
+pub mod capture;
+pub mod cli;
+pub mod config;
+pub mod decode;
+pub mod docs;
+pub mod enrich;
+pub mod outputs;
+pub mod pipeline;
+pub mod records;
+pub mod telemetry;

@@ -1,0 +1,22 @@
+//! Outputs: where serialized records go.
+//!
+//! Every output receives whole batches of NDJSON (one record per line) from the pipeline.
+//! This stage has the local outputs (stdout and rotated files); network outputs add their
+//! own modules with retry and spooling, behind the same [`Output`] trait.
+
+pub mod file;
+pub mod stdout;
+
+use std::io;
+
+/// A destination for batches of NDJSON records.
+pub trait Output: Send {
+    /// Name used in metrics labels and logs (e.g. `stdout`, `file`).
+    fn name(&self) -> &str;
+
+    /// Writes a batch of complete NDJSON lines.
+    fn write_batch(&mut self, ndjson: &[u8]) -> io::Result<()>;
+
+    /// Flushes buffered data (called at shutdown and on a timer).
+    fn flush(&mut self) -> io::Result<()>;
+}

@@ -1,0 +1,459 @@
+//! The data path's threads: capture threads fill frame batches, one bounded queue carries
+//! them to the processing thread, which decodes, enriches, serializes and writes to every
+//! output, then returns the batch to the pool.
+//!
+//! When the queue is full, live capture drops the batch and counts every frame in it as
+//! `queue_full`; replay blocks instead, so a file is never replayed lossily.
+//! Shutdown order: the stop flag ends the capture threads, which drop their queue
+//! senders; the processing thread drains what is queued, flushes the outputs and returns.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
+use tracing::{error, warn};
+
+use crate::capture::live::LiveCapture;
+use crate::capture::offline::{OfflineError, PcapFile};
+use crate::capture::replay::{Replay, ReplayEvents};
+use crate::capture::FrameBatch;
+use crate::outputs::Output;
+use crate::records::PacketBuilder;
+use crate::telemetry::metrics::{CaptureMetrics, DecodeErrorCounters, Metrics, OutputMetrics};
+use crate::telemetry::Health;
+use netsensor_schema::RecordKind;
+
+/// Sizes of the batches and of the queue between capture and processing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueSettings {
+    /// Frames per batch.
+    pub batch_frames: usize,
+    /// Batches the queue holds.
+    pub queue_batches: usize,
+}
+
+/// What a run did, for the exit status and the summary.
+#[derive(Debug, Default)]
+pub struct RunReport {
+    /// Frames processed.
+    pub packets: u64,
+    /// Records written.
+    pub records: u64,
+    /// Files that could not be read completely.
+    pub file_errors: Vec<String>,
+    /// Errors from outputs.
+    pub output_errors: u64,
+    /// Traffic summary, when asked for.
+    pub summary: Option<Summary>,
+    /// Wall-clock time of the run.
+    pub elapsed_secs: f64,
+}
+
+/// Counts for the end-of-run summary (`replay --summary`, `make demo`).
+#[derive(Debug, Default)]
+pub struct Summary {
+    /// Packets by `network.transport`.
+    pub transports: HashMap<&'static str, u64>,
+    /// Packets by `netsensor.service`.
+    pub services: HashMap<&'static str, u64>,
+    /// Packets by country code (source and destination each count).
+    pub countries: HashMap<[u8; 2], u64>,
+    /// Bytes on the wire.
+    pub bytes: u64,
+}
+
+impl Summary {
+    /// Renders the summary as a short text report.
+    pub fn render(&self, packets: u64) -> String {
+        let mut out = format!("packets: {packets}, bytes on the wire: {}\n", self.bytes);
+        let top = |map: Vec<(String, u64)>, title: &str, out: &mut String| {
+            let mut rows = map;
+            rows.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            out.push_str(title);
+            out.push('\n');
+            if rows.is_empty() {
+                out.push_str("  (none)\n");
+            }
+            for (key, count) in rows.into_iter().take(10) {
+                out.push_str(&format!("  {key:<16} {count:>10}\n"));
+            }
+        };
+        top(
+            self.transports
+                .iter()
+                .map(|(k, v)| (k.to_string(), *v))
+                .collect(),
+            "packets by transport:",
+            &mut out,
+        );
+        top(
+            self.services
+                .iter()
+                .map(|(k, v)| (k.to_string(), *v))
+                .collect(),
+            "top services:",
+            &mut out,
+        );
+        top(
+            self.countries
+                .iter()
+                .map(|(k, v)| (String::from_utf8_lossy(k).into_owned(), *v))
+                .collect(),
+            "top countries (source or destination):",
+            &mut out,
+        );
+        out
+    }
+}
+
+/// The processing side: builder, outputs and their metrics.
+pub struct Processor {
+    builder: PacketBuilder,
+    outputs: Vec<(Box<dyn Output>, OutputMetrics)>,
+    metrics: Metrics,
+    health: Health,
+    decode_errors: DecodeErrorCounters,
+    records: prometheus_client::metrics::counter::Counter,
+    ndjson: Vec<u8>,
+    report: RunReport,
+    warned_output: bool,
+}
+
+impl Processor {
+    /// A processor writing to `outputs`.
+    pub fn new(
+        builder: PacketBuilder,
+        outputs: Vec<Box<dyn Output>>,
+        metrics: &Metrics,
+        health: &Health,
+        summary: bool,
+    ) -> Self {
+        let outputs = outputs
+            .into_iter()
+            .map(|output| {
+                health.register_output(output.name());
+                let m = metrics.output(output.name());
+                m.up.set(1);
+                (output, m)
+            })
+            .collect();
+        Processor {
+            builder,
+            outputs,
+            metrics: metrics.clone(),
+            health: health.clone(),
+            decode_errors: metrics.decode_error_counters(),
+            records: metrics.records(RecordKind::Packet),
+            ndjson: Vec::with_capacity(1 << 20),
+            report: RunReport {
+                summary: summary.then(Summary::default),
+                ..RunReport::default()
+            },
+            warned_output: false,
+        }
+    }
+
+    /// Processes one batch: records for every frame, then one write per output.
+    pub fn process(&mut self, batch: &FrameBatch) {
+        let Some(source) = batch.source.as_deref() else {
+            return;
+        };
+        self.ndjson.clear();
+        let mut written = 0u64;
+        for (meta, data) in batch.iter() {
+            match self
+                .builder
+                .write_ndjson(source, meta, data, &mut self.ndjson)
+            {
+                Ok(emitted) => {
+                    written += 1;
+                    if let Some(layer) = emitted.error {
+                        self.decode_errors.inc(layer);
+                    }
+                    if let Some(summary) = &mut self.report.summary {
+                        summary.bytes += u64::from(meta.wire_len);
+                        if let Some(t) = emitted.transport {
+                            *summary.transports.entry(t).or_default() += 1;
+                        }
+                        if let Some(s) = emitted.service {
+                            *summary.services.entry(s).or_default() += 1;
+                        }
+                        for code in emitted.countries.into_iter().flatten() {
+                            *summary.countries.entry(code).or_default() += 1;
+                        }
+                    }
+                }
+                Err(err) => error!(error = %err, "A record could not be serialized."),
+            }
+        }
+        self.records.inc_by(written);
+        self.report.packets += batch.len() as u64;
+        self.report.records += written;
+        for (output, metrics) in &mut self.outputs {
+            match output.write_batch(&self.ndjson) {
+                Ok(()) => {
+                    metrics.sent.inc_by(written);
+                    metrics.bytes.inc_by(self.ndjson.len() as u64);
+                }
+                Err(err) => {
+                    metrics.failed.inc_by(written);
+                    metrics.up.set(0);
+                    self.health.set_output_up(output.name(), false);
+                    self.report.output_errors += 1;
+                    if !self.warned_output || err.kind() != std::io::ErrorKind::BrokenPipe {
+                        warn!(output = output.name(), error = %err, "Output write failed.");
+                        self.warned_output = true;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Flushes every output.
+    pub fn flush(&mut self) {
+        for (output, metrics) in &mut self.outputs {
+            if let Err(err) = output.flush() {
+                if err.kind() != std::io::ErrorKind::BrokenPipe {
+                    warn!(output = output.name(), error = %err, "Output flush failed.");
+                }
+                metrics.up.set(0);
+                self.report.output_errors += 1;
+            }
+        }
+    }
+
+    /// Ends the run and returns its report.
+    pub fn finish(mut self, started: Instant) -> RunReport {
+        self.flush();
+        self.report.elapsed_secs = started.elapsed().as_secs_f64();
+        self.report
+    }
+}
+
+/// Replays files through the processor. Blocks until every file is read.
+pub fn run_replay(
+    mut replay: Replay,
+    mut processor: Processor,
+    queue: QueueSettings,
+    stop: Arc<AtomicBool>,
+    progress: Option<indicatif::ProgressBar>,
+) -> RunReport {
+    let started = Instant::now();
+    let (full_tx, full_rx) = bounded::<FrameBatch>(queue.queue_batches);
+    let (free_tx, free_rx) = bounded::<FrameBatch>(queue.queue_batches + 2);
+    let depth = processor.metrics.queue_depth("capture");
+    processor
+        .metrics
+        .queue_capacity("capture")
+        .set(queue.queue_batches as i64);
+    let batch_frames = queue.batch_frames;
+    let capture_metrics = processor.metrics.capture("replay");
+    let producer_stop = Arc::clone(&stop);
+    let producer = std::thread::Builder::new()
+        .name("replay".into())
+        .spawn(move || {
+            let mut events = ReplaySink {
+                metrics: capture_metrics,
+                full: full_tx,
+                free: free_rx,
+                batch_frames,
+                errors: Vec::new(),
+                progress,
+            };
+            replay.run(batch_frames, &producer_stop, &mut events);
+            if let Some(bar) = &events.progress {
+                bar.finish_and_clear();
+            }
+            events.errors
+        });
+    for batch in full_rx.iter() {
+        depth.set(full_rx.len() as i64);
+        processor.process(&batch);
+        let _ = free_tx.try_send(batch);
+    }
+    let file_errors = match producer {
+        Ok(handle) => handle
+            .join()
+            .unwrap_or_else(|_| vec!["replay thread panicked".into()]),
+        Err(err) => vec![format!("cannot start the replay thread: {err}")],
+    };
+    let mut report = processor.finish(started);
+    report.file_errors = file_errors;
+    report
+}
+
+struct ReplaySink {
+    metrics: CaptureMetrics,
+    full: Sender<FrameBatch>,
+    free: Receiver<FrameBatch>,
+    batch_frames: usize,
+    errors: Vec<String>,
+    progress: Option<indicatif::ProgressBar>,
+}
+
+impl ReplayEvents for ReplaySink {
+    fn file_opened(&mut self, file: &PcapFile) {
+        if let Some(bar) = &self.progress {
+            bar.set_message(file.path().display().to_string());
+        }
+    }
+
+    fn file_failed(&mut self, error: OfflineError) {
+        error!(error = %error, "Replay of a file failed; records before the damage were kept.");
+        self.errors.push(error.to_string());
+    }
+
+    fn deliver(&mut self, batch: FrameBatch) -> bool {
+        if let Some(bar) = &self.progress {
+            bar.inc(batch.len() as u64);
+        }
+        count_received(&self.metrics, &batch);
+        // Replay never drops: block until the processor has room.
+        self.full.send(batch).is_ok()
+    }
+
+    fn empty_batch(&mut self) -> FrameBatch {
+        self.free
+            .try_recv()
+            .unwrap_or_else(|_| FrameBatch::with_capacity(self.batch_frames))
+    }
+}
+
+/// Captures live from every capture until `stop` is set, then drains and flushes.
+pub fn run_live(
+    captures: Vec<(LiveCapture, Arc<crate::capture::SourceInfo>)>,
+    mut processor: Processor,
+    queue: QueueSettings,
+    stop: Arc<AtomicBool>,
+) -> RunReport {
+    let started = Instant::now();
+    let (full_tx, full_rx) = bounded::<FrameBatch>(queue.queue_batches);
+    let (free_tx, free_rx) = bounded::<FrameBatch>(queue.queue_batches + 2 * captures.len() + 2);
+    let metrics = processor.metrics.clone();
+    let health = processor.health.clone();
+    let depth = metrics.queue_depth("capture");
+    metrics
+        .queue_capacity("capture")
+        .set(queue.queue_batches as i64);
+    let mut threads = Vec::new();
+    for (capture, source) in captures {
+        let name = capture.interface().to_owned();
+        health.register_capture(&name);
+        let worker = CaptureWorker {
+            capture,
+            source,
+            full: full_tx.clone(),
+            free: free_rx.clone(),
+            batch_frames: queue.batch_frames,
+            metrics: metrics.capture(&name),
+            health: health.clone(),
+            stop: Arc::clone(&stop),
+        };
+        match std::thread::Builder::new()
+            .name(format!("capture-{name}"))
+            .spawn(move || worker.run())
+        {
+            Ok(handle) => threads.push(handle),
+            Err(err) => error!(capture = %name, error = %err, "Cannot start a capture thread."),
+        }
+    }
+    drop(full_tx);
+    for batch in full_rx.iter() {
+        depth.set(full_rx.len() as i64);
+        processor.process(&batch);
+        let _ = free_tx.try_send(batch);
+        if full_rx.is_empty() {
+            processor.flush();
+        }
+    }
+    for handle in threads {
+        let _ = handle.join();
+    }
+    processor.finish(started)
+}
+
+struct CaptureWorker {
+    capture: LiveCapture,
+    source: Arc<crate::capture::SourceInfo>,
+    full: Sender<FrameBatch>,
+    free: Receiver<FrameBatch>,
+    batch_frames: usize,
+    metrics: CaptureMetrics,
+    health: Health,
+    stop: Arc<AtomicBool>,
+}
+
+impl CaptureWorker {
+    fn run(mut self) {
+        let name = self.capture.interface().to_owned();
+        self.health.set_capture_up(&name, true);
+        let mut warned_oversized = false;
+        let mut batch = self.empty_batch();
+        while !self.stop.load(Ordering::Relaxed) {
+            if let Err(err) = self.capture.fill(&mut batch, self.batch_frames) {
+                error!(capture = %name, error = %err, "Capture failed; this capture stops.");
+                break;
+            }
+            let drops = self.capture.kernel_drops();
+            self.metrics.dropped_kernel.inc_by(drops.dropped);
+            self.metrics.dropped_interface.inc_by(drops.if_dropped);
+            if batch.is_empty() {
+                continue;
+            }
+            count_received(&self.metrics, &batch);
+            if let Some(max) = self.capture.max_frame() {
+                let oversized = batch
+                    .frames
+                    .iter()
+                    .filter(|(m, _)| m.wire_len > max)
+                    .count();
+                if oversized > 0 {
+                    self.metrics.oversized.inc_by(oversized as u64);
+                    if !warned_oversized {
+                        warned_oversized = true;
+                        warn!(capture = %name, max_frame = max,
+                            "Frames larger than the interface MTU: NIC offloads (GRO/LRO/TSO) merge packets, which skews sizes and counts. Turn them off with `ethtool -K IFACE gro off lro off tso off gso off`.");
+                    }
+                }
+            }
+            batch = match self.full.try_send(batch) {
+                Ok(()) => self.empty_batch(),
+                Err(TrySendError::Full(mut rejected)) => {
+                    self.metrics
+                        .dropped_queue_full
+                        .inc_by(rejected.len() as u64);
+                    rejected.clear();
+                    rejected
+                }
+                Err(TrySendError::Disconnected(_)) => {
+                    self.health.set_capture_up(&name, false);
+                    return;
+                }
+            };
+        }
+        self.health.set_capture_up(&name, false);
+    }
+
+    fn empty_batch(&self) -> FrameBatch {
+        let mut batch = self
+            .free
+            .try_recv()
+            .unwrap_or_else(|_| FrameBatch::with_capacity(self.batch_frames));
+        batch.clear();
+        batch.source = Some(Arc::clone(&self.source));
+        batch
+    }
+}
+
+fn count_received(metrics: &CaptureMetrics, batch: &FrameBatch) {
+    metrics.packets.inc_by(batch.len() as u64);
+    metrics.bytes.inc_by(
+        batch
+            .frames
+            .iter()
+            .map(|(m, _)| u64::from(m.wire_len))
+            .sum(),
+    );
+}

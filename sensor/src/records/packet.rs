@@ -1,0 +1,441 @@
+//! Packet records: decode a frame, enrich it, and serialize one ECS record as a line of
+//! NDJSON — without allocating once the worker's buffers are warm.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use netsensor_schema::{
+    size_class, AutonomousSystem, CommunityId, Endpoint, Event, Geo, IcmpDetails, Ingress,
+    InnerVlan, Interface, IpDetails, KeywordNumber, Mac, Netsensor, Network, Observer, OsGuess,
+    PacketDetails, PacketRecord, Related, SideService, TcpDetails, Timestamp, UdpDetails, Vlan,
+    VlanIds,
+};
+
+use crate::capture::FrameMeta;
+pub use crate::capture::SourceInfo;
+use crate::decode::app::dns::{parse_dns, DnsSummary};
+use crate::decode::app::http::{parse_http, HttpSummary};
+use crate::decode::app::tls::{parse_client_hello, TlsSummary};
+use crate::decode::app::AppScratch;
+use crate::decode::{self, tcp_flags, Decoded, Layer, LinkDirection, Transport};
+use crate::enrich::community_id::{community_id, icmp_ports};
+use crate::enrich::os_guess::{guess_os, SynFingerprint};
+use crate::enrich::service::{is_insecure, port_service, server_service};
+use crate::enrich::Enricher;
+use crate::records::id::packet_id;
+
+/// A few facts about an emitted record, for run summaries.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Emitted {
+    /// `network.transport`.
+    pub transport: Option<&'static str>,
+    /// `netsensor.service`.
+    pub service: Option<&'static str>,
+    /// Source and destination country codes.
+    pub countries: [Option<[u8; 2]>; 2],
+    /// The layer that failed to decode, if any.
+    pub error: Option<Layer>,
+}
+
+/// Turns frames into packet records; one per worker thread.
+#[derive(Debug)]
+pub struct PacketBuilder {
+    enricher: Arc<Enricher>,
+    observer_name: String,
+    hostname: String,
+    scratch: AppScratch,
+}
+
+enum App {
+    None,
+    Dns(DnsSummary, &'static str),
+    Tls(TlsSummary),
+    Http(HttpSummary),
+}
+
+impl PacketBuilder {
+    /// A builder for the given observer (sensor name and host name).
+    pub fn new(enricher: Arc<Enricher>, observer_name: &str, hostname: &str) -> Self {
+        PacketBuilder {
+            enricher,
+            observer_name: observer_name.to_owned(),
+            hostname: hostname.to_owned(),
+            scratch: AppScratch::default(),
+        }
+    }
+
+    /// Decodes `frame`, builds its record and appends it to `out` as one NDJSON line.
+    pub fn write_ndjson(
+        &mut self,
+        source: &SourceInfo,
+        meta: &FrameMeta,
+        frame: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<Emitted, serde_json::Error> {
+        let decoded = decode::decode(meta.link, frame);
+        let mut error = decoded.error;
+        self.scratch.clear();
+        let app = if self.enricher.app_layer {
+            match parse_app(&decoded, &mut self.scratch) {
+                Ok(app) => app,
+                Err(layer) => {
+                    error = error.or(Some(layer));
+                    App::None
+                }
+            }
+        } else {
+            App::None
+        };
+        let enricher = &*self.enricher;
+        let record = build(
+            enricher,
+            Observer {
+                name: &self.observer_name,
+                hostname: &self.hostname,
+                type_: "sensor",
+                product: "netsensor",
+                version: env!("CARGO_PKG_VERSION"),
+                ingress: Ingress {
+                    interface: Interface {
+                        name: &source.interface,
+                    },
+                },
+            },
+            source,
+            meta,
+            &decoded,
+            &app,
+            &self.scratch,
+        );
+        let emitted = Emitted {
+            transport: record.network.transport,
+            service: record.netsensor.service,
+            countries: [country(&record.source), country(&record.destination)],
+            error,
+        };
+        serde_json::to_writer(&mut *out, &record)?;
+        out.push(b'\n');
+        Ok(emitted)
+    }
+}
+
+fn country(endpoint: &Endpoint<'_>) -> Option<[u8; 2]> {
+    let code = endpoint.geo.as_ref()?.country_iso_code?.as_bytes();
+    code.try_into().ok()
+}
+
+/// Runs the app-layer parser the ports and payload point to.
+fn parse_app(decoded: &Decoded<'_>, scratch: &mut AppScratch) -> Result<App, Layer> {
+    let payload = decoded.payload;
+    if payload.is_empty() {
+        return Ok(App::None);
+    }
+    let (tcp, ports) = match decoded.transport {
+        Transport::Tcp {
+            src_port, dst_port, ..
+        } => (true, (src_port, dst_port)),
+        Transport::Udp {
+            src_port, dst_port, ..
+        } => (false, (src_port, dst_port)),
+        _ => return Ok(App::None),
+    };
+    let dns_protocol = [ports.0, ports.1].iter().find_map(|port| match port {
+        53 => Some("dns"),
+        5353 if !tcp => Some("mdns"),
+        5355 => Some("llmnr"),
+        _ => None,
+    });
+    if let Some(protocol) = dns_protocol {
+        return parse_dns(payload, tcp, scratch)
+            .map(|summary| App::Dns(summary, protocol))
+            .map_err(|_| Layer::Dns);
+    }
+    if !tcp {
+        return Ok(App::None);
+    }
+    if payload[0] == 0x16 {
+        return match parse_client_hello(payload, scratch) {
+            Ok(Some(summary)) => Ok(App::Tls(summary)),
+            Ok(None) => Ok(App::None),
+            Err(_) => Err(Layer::Tls),
+        };
+    }
+    match parse_http(payload, scratch) {
+        Ok(Some(summary)) => Ok(App::Http(summary)),
+        Ok(None) => Ok(App::None),
+        Err(_) => Err(Layer::Http),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn build<'a>(
+    enricher: &'a Enricher,
+    observer: Observer<'a>,
+    source: &SourceInfo,
+    meta: &FrameMeta,
+    decoded: &'a Decoded<'_>,
+    app: &App,
+    scratch: &'a AppScratch,
+) -> PacketRecord<'a> {
+    let wire_len = u64::from(meta.wire_len);
+    let mut network = Network {
+        direction: direction(source, decoded),
+        bytes: wire_len,
+        packets: 1,
+        ..Network::default()
+    };
+    let mut src = Endpoint {
+        mac: decoded.link.src_mac.map(Mac),
+        ..Endpoint::default()
+    };
+    let mut dst = Endpoint {
+        mac: decoded.link.dst_mac.map(Mac),
+        ..Endpoint::default()
+    };
+    let mut related = Related::default();
+    let mut ns = Netsensor {
+        packet: PacketDetails {
+            number: meta.number,
+            captured_length: meta.cap_len,
+            truncated: meta.cap_len < meta.wire_len,
+            size_class: size_class(wire_len),
+        },
+        ..Netsensor::default()
+    };
+    if let Some(&outer) = decoded.vlans.first() {
+        network.vlan = Some(Vlan {
+            id: KeywordNumber(u32::from(outer)),
+        });
+        if let Some(&inner) = decoded.vlans.get(1) {
+            network.inner = Some(InnerVlan {
+                vlan: Vlan {
+                    id: KeywordNumber(u32::from(inner)),
+                },
+            });
+        }
+        ns.vlan = Some(VlanIds {
+            ids: decoded
+                .vlans
+                .iter()
+                .map(|&id| KeywordNumber(u32::from(id)))
+                .collect(),
+        });
+    }
+    match decoded.network {
+        decode::Network::None => {}
+        decode::Network::Arp => network.type_ = Some("arp"),
+        decode::Network::Ip(ip) => {
+            network.type_ = Some(if ip.src.is_ipv4() { "ipv4" } else { "ipv6" });
+            network.transport = Some(transport_name(ip.protocol));
+            network.iana_number = Some(KeywordNumber(u32::from(ip.protocol)));
+            let (src_geo, src_as) = enricher.geoip.lookup(ip.src);
+            let (dst_geo, dst_as) = enricher.geoip.lookup(ip.dst);
+            set_geo(&mut src, src_geo, src_as);
+            set_geo(&mut dst, dst_geo, dst_as);
+            let (src_ip, dst_ip) = match &enricher.pseudonymizer {
+                Some(p) => (p.pseudonym(ip.src), p.pseudonym(ip.dst)),
+                None => (ip.src, ip.dst),
+            };
+            src.ip = Some(src_ip);
+            dst.ip = Some(dst_ip);
+            related.ip.push(src_ip);
+            if dst_ip != src_ip {
+                related.ip.push(dst_ip);
+            }
+            ns.ip = Some(IpDetails {
+                ttl: ip.ttl,
+                id: ip.id,
+                dscp: ip.dscp,
+                ecn: ip.ecn,
+                header_length: ip.header_length,
+                total_length: ip.total_length,
+                df: ip.df,
+                mf: ip.mf,
+                fragment_offset: ip.fragment_offset,
+                flow_label: ip.flow_label,
+            });
+            network.community_id = Some(flow_id(
+                enricher.community_id_seed,
+                src_ip,
+                dst_ip,
+                ip.protocol,
+                decoded,
+            ));
+            transport_details(
+                enricher, decoded, ip.ttl, ip.df, &mut src, &mut dst, &mut ns,
+            );
+        }
+    }
+    let mut record = PacketRecord {
+        timestamp: Timestamp(meta.timestamp_ns),
+        event: Event::packet(packet_id(source.id_seed, meta.number)),
+        observer,
+        network,
+        source: src,
+        destination: dst,
+        related,
+        dns: None,
+        tls: None,
+        http: None,
+        url: None,
+        user_agent: None,
+        netsensor: ns,
+    };
+    match app {
+        App::None => {}
+        App::Dns(summary, protocol) => {
+            record.network.protocol = Some(protocol);
+            record.dns = Some(summary.record(scratch));
+        }
+        App::Tls(summary) => {
+            record.network.protocol = Some("tls");
+            record.tls = Some(summary.record(scratch));
+        }
+        App::Http(summary) => {
+            record.network.protocol = Some("http");
+            record.http = Some(summary.http(scratch));
+            record.url = summary.url(scratch);
+            record.user_agent = summary.user_agent(scratch);
+        }
+    }
+    record.netsensor.insecure = is_insecure(record.netsensor.service, record.network.protocol);
+    record
+}
+
+fn set_geo<'a>(
+    endpoint: &mut Endpoint<'a>,
+    geo: Option<Geo<'a>>,
+    asn: Option<AutonomousSystem<'a>>,
+) {
+    endpoint.geo = geo;
+    endpoint.as_ = asn;
+}
+
+fn transport_details<'a>(
+    enricher: &Enricher,
+    decoded: &'a Decoded<'_>,
+    ttl: u8,
+    df: Option<bool>,
+    src: &mut Endpoint<'_>,
+    dst: &mut Endpoint<'_>,
+    ns: &mut Netsensor<'a>,
+) {
+    let Some(ip) = decoded.ip() else { return };
+    if let Some((src_port, dst_port)) = decoded.transport.ports() {
+        src.port = Some(src_port);
+        dst.port = Some(dst_port);
+        ns.source = port_service(ip.protocol, src_port).map(|service| SideService { service });
+        ns.destination = port_service(ip.protocol, dst_port).map(|service| SideService { service });
+        ns.service = server_service(ip.protocol, src_port, dst_port).map(|(service, _)| service);
+    }
+    match &decoded.transport {
+        Transport::Tcp {
+            info: Some(tcp), ..
+        } => {
+            let details = TcpDetails {
+                flags: tcp_flags::NAMES
+                    .iter()
+                    .filter(|(bit, _)| tcp.flags & bit != 0)
+                    .map(|&(_, name)| name)
+                    .collect(),
+                seq: tcp.seq,
+                ack: tcp.ack,
+                window: tcp.window,
+                mss: tcp.options.mss,
+                window_scale: tcp.options.window_scale,
+                options: tcp.options.layout.as_str(),
+                payload_length: tcp.payload_length,
+            };
+            if enricher.os_guess && tcp.flags & tcp_flags::SYN != 0 {
+                let fingerprint = SynFingerprint {
+                    ttl,
+                    df: df.unwrap_or(false),
+                    window: tcp.window,
+                    mss: tcp.options.mss,
+                    window_scale: tcp.options.window_scale,
+                    options: tcp.options.layout.as_str(),
+                    syn_ack: tcp.flags & tcp_flags::ACK != 0,
+                };
+                ns.os = guess_os(&fingerprint).map(|name| OsGuess { name });
+            }
+            ns.tcp = Some(details);
+        }
+        Transport::Udp { length, .. } => ns.udp = Some(UdpDetails { length: *length }),
+        Transport::Icmp {
+            icmp_type, code, ..
+        } => {
+            ns.icmp = Some(IcmpDetails {
+                type_: *icmp_type,
+                code: *code,
+            })
+        }
+        _ => {}
+    }
+}
+
+/// Community ID over the (possibly pseudonymised) addresses.
+fn flow_id(
+    seed: u16,
+    src: IpAddr,
+    dst: IpAddr,
+    protocol: u8,
+    decoded: &Decoded<'_>,
+) -> CommunityId {
+    let ports = match decoded.transport {
+        Transport::Icmp {
+            v6,
+            icmp_type,
+            code,
+        } => {
+            let (sport, dport, _) = icmp_ports(v6, icmp_type, code);
+            Some((sport, dport))
+        }
+        ref transport => transport.ports(),
+    };
+    community_id(seed, src, dst, protocol, ports)
+}
+
+fn direction(source: &SourceInfo, decoded: &Decoded<'_>) -> &'static str {
+    let local = |mac: Option<[u8; 6]>| mac.is_some_and(|mac| source.local_macs.contains(&mac));
+    if local(decoded.link.src_mac) {
+        return "egress";
+    }
+    if local(decoded.link.dst_mac) {
+        return "ingress";
+    }
+    match decoded.link.direction {
+        Some(LinkDirection::Incoming) => "ingress",
+        Some(LinkDirection::Outgoing) => "egress",
+        None => "unknown",
+    }
+}
+
+/// Lower-case IANA keyword of an IP protocol number, as ECS's `network.transport` uses it.
+pub const fn transport_name(protocol: u8) -> &'static str {
+    match protocol {
+        1 => "icmp",
+        2 => "igmp",
+        4 => "ipv4",
+        6 => "tcp",
+        17 => "udp",
+        41 => "ipv6",
+        47 => "gre",
+        50 => "esp",
+        51 => "ah",
+        58 => "ipv6-icmp",
+        88 => "eigrp",
+        89 => "ospf",
+        103 => "pim",
+        112 => "vrrp",
+        115 => "l2tp",
+        132 => "sctp",
+        136 => "udplite",
+        46 => "rsvp",
+        0 => "hopopt",
+        43 => "ipv6-route",
+        44 => "ipv6-frag",
+        59 => "ipv6-nonxt",
+        60 => "ipv6-opts",
+        _ => "other",
+    }
+}
