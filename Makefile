@@ -57,6 +57,7 @@ test-rust:
 
 schema-docs: build
 	$(CARGO_TARGET_DIR)/debug/netsensor schema --format markdown > docs/fields.md
+	python3 dev/readme-fields.py docs/fields.md README.md
 
 bench:
 	@echo "benchmarks: see docs/benchmarks.md (criterion benches arrive with the bench step)"

@@ -42,4 +42,21 @@ mod tests {
             "docs/fields.md is out of date: run `make schema-docs`"
         );
     }
+
+    #[test]
+    fn readme_field_section_matches_the_table() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md");
+        let readme = std::fs::read_to_string(path).unwrap_or_default();
+        let section = readme
+            .split_once("<!-- fields:start -->\n")
+            .and_then(|(_, rest)| rest.split_once("<!-- fields:end -->"))
+            .map(|(section, _)| section)
+            .unwrap_or_default();
+        let generated = super::fields_markdown();
+        let table = &generated[generated.find("| field |").unwrap_or(0)..];
+        assert!(
+            section == table,
+            "README.md's field section is out of date: run `make schema-docs`"
+        );
+    }
 }

@@ -173,9 +173,11 @@ impl LiveCapture {
                 Ok(packet) => {
                     let header = packet.header;
                     // With nanosecond precision libpcap stores nanoseconds in tv_usec.
-                    let timestamp_ns = (header.ts.tv_sec as i64)
+                    // time_t and suseconds_t are i64 here but narrower on some targets.
+                    #[allow(clippy::useless_conversion)]
+                    let timestamp_ns = i64::from(header.ts.tv_sec)
                         .saturating_mul(1_000_000_000)
-                        .saturating_add(header.ts.tv_usec as i64);
+                        .saturating_add(i64::from(header.ts.tv_usec));
                     let meta = FrameMeta {
                         timestamp_ns,
                         wire_len: header.len,

@@ -76,7 +76,7 @@ impl PacketBuilder {
         let mut error = decoded.error;
         self.scratch.clear();
         let app = if self.enricher.app_layer {
-            match parse_app(&decoded, &mut self.scratch) {
+            match parse_app(&decoded, self.enricher.scrub_urls, &mut self.scratch) {
                 Ok(app) => app,
                 Err(layer) => {
                     error = error.or(Some(layer));
@@ -125,7 +125,11 @@ fn country(endpoint: &Endpoint<'_>) -> Option<[u8; 2]> {
 }
 
 /// Runs the app-layer parser the ports and payload point to.
-fn parse_app(decoded: &Decoded<'_>, scratch: &mut AppScratch) -> Result<App, Layer> {
+fn parse_app(
+    decoded: &Decoded<'_>,
+    scrub_urls: bool,
+    scratch: &mut AppScratch,
+) -> Result<App, Layer> {
     let payload = decoded.payload;
     if payload.is_empty() {
         return Ok(App::None);
@@ -160,7 +164,7 @@ fn parse_app(decoded: &Decoded<'_>, scratch: &mut AppScratch) -> Result<App, Lay
             Err(_) => Err(Layer::Tls),
         };
     }
-    match parse_http(payload, scratch) {
+    match parse_http(payload, scrub_urls, scratch) {
         Ok(Some(summary)) => Ok(App::Http(summary)),
         Ok(None) => Ok(App::None),
         Err(_) => Err(Layer::Http),

@@ -155,6 +155,9 @@ impl HttpSummary {
 }
 
 /// Parses an HTTP/1.x request line and its Host / User-Agent headers, or a status line.
+/// With `scrub` (the default configuration), userinfo and secret query values in the
+/// target are replaced by `REDACTED`; without it the target is kept as sent (still cut at
+/// [`MAX_FIELD`]). Authorization and Cookie headers are never copied either way.
 ///
 /// Ok(None) when the payload does not start with an HTTP/1.x request line or status line.
 ///
@@ -163,6 +166,7 @@ impl HttpSummary {
 /// method and a space, or `HTTP/1.`) but ends before the line is complete.
 pub fn parse_http(
     payload: &[u8],
+    scrub: bool,
     scratch: &mut AppScratch,
 ) -> Result<Option<HttpSummary>, AppError> {
     if payload.starts_with(b"HTTP/") {
@@ -191,7 +195,11 @@ pub fn parse_http(
 
     let text = &mut scratch.text;
     let start = text.len();
-    write_scrubbed_target(target, text);
+    if scrub {
+        write_scrubbed_target(target, text);
+    } else {
+        push_lossy(text, target, MAX_FIELD);
+    }
     let target = TextRef::since(text, start);
     let (host, user_agent) = scan_headers(rest, text);
     Ok(Some(HttpSummary {
@@ -410,7 +418,7 @@ mod tests {
 
     fn parse(payload: &[u8]) -> (Result<Option<HttpSummary>, AppError>, AppScratch) {
         let mut scratch = AppScratch::default();
-        let result = parse_http(payload, &mut scratch);
+        let result = parse_http(payload, true, &mut scratch);
         (result, scratch)
     }
 
@@ -494,6 +502,24 @@ mod tests {
         assert_eq!(parse(&hex(RESPONSE_TAIL)).0, Ok(None));
         // The POST body segment is not HTTP by itself.
         assert_eq!(parse(b"hello world").0, Ok(None));
+    }
+
+    #[test]
+    fn scrubbing_can_be_turned_off_but_never_copies_authorization() {
+        let payload = b"GET /login?password=hunter2 HTTP/1.1\r\nHost: h\r\nAuthorization: Basic c2VjcmV0\r\n\r\n";
+        let mut scratch = AppScratch::default();
+        let sum = parse_http(payload, false, &mut scratch).unwrap().unwrap();
+        assert_eq!(
+            sum.url(&scratch).unwrap().original,
+            "/login?password=hunter2"
+        );
+        assert!(!scratch.text.contains("c2VjcmV0"));
+        scratch.clear();
+        let sum = parse_http(payload, true, &mut scratch).unwrap().unwrap();
+        assert_eq!(
+            sum.url(&scratch).unwrap().original,
+            "/login?password=REDACTED"
+        );
     }
 
     #[test]
@@ -658,7 +684,7 @@ mod tests {
         #[test]
         fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
             let mut s = AppScratch::default();
-            if let Ok(Some(sum)) = parse_http(&bytes, &mut s) {
+            if let Ok(Some(sum)) = parse_http(&bytes, true, &mut s) {
                 let _ = (sum.http(&s), sum.url(&s), sum.user_agent(&s));
             }
         }
@@ -674,7 +700,7 @@ mod tests {
                 payload.push_str(&format!("{name}: {value}\r\n"));
             }
             let mut s = AppScratch::default();
-            let _ = parse_http(payload.as_bytes(), &mut s);
+            let _ = parse_http(payload.as_bytes(), true, &mut s);
             prop_assert!(!s.text.contains("Zm9vOmJhcg=="));
         }
 

@@ -1,0 +1,164 @@
+//! The hot path allocates nothing per packet once warm: decode, app-layer summaries,
+//! enrichment (GeoIP/ASN lookups included), record building and JSON serialization into a
+//! reused buffer. A counting global allocator proves it over real captures.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use netsensor::capture::offline::PcapFile;
+use netsensor::capture::{FrameBatch, SourceInfo};
+use netsensor::enrich::{Enricher, GeoIp, GeoPaths};
+use netsensor::records::PacketBuilder;
+
+struct Counting;
+
+// Per thread, so tests running in parallel do not count each other's allocations.
+thread_local! {
+    static COUNTING: Cell<bool> = const { Cell::new(false) };
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+fn note_allocation() {
+    if COUNTING.with(Cell::get) {
+        ALLOCATIONS.with(|n| n.set(n.get() + 1));
+    }
+}
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        note_allocation();
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        note_allocation();
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn geo_dir() -> PathBuf {
+    std::env::var_os("NETSENSOR_GEO_DIR").map_or_else(|| repo().join(".cache/geo"), PathBuf::from)
+}
+
+/// Reads every frame of a fixture into batches of `size` frames.
+fn batches(name: &str, size: usize) -> Vec<FrameBatch> {
+    let path = repo().join("dev/fixtures/pcaps").join(name);
+    let mut file = PcapFile::open(&path).unwrap();
+    let source = Arc::new(SourceInfo {
+        interface: name.to_owned(),
+        id_seed: file.identity(),
+        local_macs: Vec::new(),
+    });
+    let mut out = Vec::new();
+    let mut batch = FrameBatch::with_capacity(size);
+    batch.source = Some(Arc::clone(&source));
+    let mut data = Vec::new();
+    while let Some(meta) = file.next_frame(&mut data).unwrap() {
+        batch.push(meta, &data);
+        if batch.len() == size {
+            out.push(std::mem::replace(
+                &mut batch,
+                FrameBatch::with_capacity(size),
+            ));
+            batch.source = Some(Arc::clone(&source));
+        }
+    }
+    if !batch.is_empty() {
+        out.push(batch);
+    }
+    out
+}
+
+#[test]
+fn warm_hot_path_allocates_nothing_per_packet() {
+    let geo = geo_dir();
+    let country = geo.join("country.mmdb");
+    let asn = geo.join("asn.mmdb");
+    assert!(
+        country.exists() && asn.exists(),
+        "default geo databases missing in {}: run `make geo`",
+        geo.display()
+    );
+    let paths = GeoPaths {
+        country: Some(country),
+        city: None,
+        asn: Some(asn),
+    };
+    let enricher = Enricher {
+        geoip: GeoIp::open(&paths).unwrap(),
+        ..Enricher::default()
+    };
+    let mut builder = PacketBuilder::new(Arc::new(enricher), "alloc-test", "host");
+    let fixtures = [
+        "http-dns-wikipedia-mixed.pcap",
+        "mixed-large-many-protocols.pcap",
+        "cid-suricata-ipv4-seed7.pcap",
+        "cid-suricata-ipv6-seed7.pcap",
+        "dns-a-aaaa-mx.pcap",
+        "dns-over-tcp.pcap",
+        "vlan-qinq-8100-http.pcap",
+        "sll2-icmp-icmp6-arp.pcap",
+        "ipv6-ext-hbh-rthdr-ah-dstopts.pcap",
+        "ipv4-frag-udp.pcap",
+        "http-post.pcap",
+        "malformed-tcp-bad-offset.pcap",
+        "null-loopback-mixed.pcap",
+    ];
+    let all: Vec<FrameBatch> = fixtures
+        .iter()
+        .flat_map(|name| batches(name, 256))
+        .collect();
+    let frames: usize = all.iter().map(FrameBatch::len).sum();
+    assert!(frames > 5000, "too few frames to mean anything: {frames}");
+
+    let mut ndjson = Vec::new();
+    let mut run = |count: bool| {
+        let mut lines = 0usize;
+        COUNTING.with(|c| c.set(count));
+        for batch in &all {
+            let source = batch.source.as_deref().unwrap();
+            ndjson.clear();
+            for (meta, data) in batch.iter() {
+                builder
+                    .write_ndjson(source, meta, data, &mut ndjson)
+                    .unwrap();
+            }
+            lines += ndjson.iter().filter(|&&b| b == b'\n').count();
+        }
+        COUNTING.with(|c| c.set(false));
+        lines
+    };
+    // Warm-up: buffers grow to their working size.
+    assert_eq!(run(false), frames);
+    ALLOCATIONS.with(|n| n.set(0));
+    assert_eq!(run(true), frames);
+    let allocations = ALLOCATIONS.with(Cell::get);
+    assert_eq!(
+        allocations, 0,
+        "{allocations} allocations over {frames} warm frames"
+    );
+}
+
+#[test]
+fn the_counter_sees_allocations() {
+    // Guards the test above against a counter that never counts.
+    ALLOCATIONS.with(|n| n.set(0));
+    COUNTING.with(|c| c.set(true));
+    let v: Vec<u64> = std::hint::black_box(Vec::with_capacity(16));
+    COUNTING.with(|c| c.set(false));
+    drop(v);
+    assert!(ALLOCATIONS.with(Cell::get) >= 1);
+}
