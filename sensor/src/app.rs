@@ -136,6 +136,27 @@ fn start_metrics(
     }
 }
 
+/// Starts the OTLP exporter when `telemetry.otlp` is configured; keep the handle alive.
+fn start_otlp(config: &Config, metrics: &Metrics) -> Result<Option<telemetry::OtlpExporter>> {
+    let Some(otlp) = &config.telemetry.otlp else {
+        return Ok(None);
+    };
+    let settings = telemetry::OtlpSettings {
+        endpoint: otlp.endpoint.clone(),
+        interval: otlp.interval,
+        headers: otlp
+            .headers
+            .iter()
+            .map(|(k, v)| (k.clone(), v.expose().clone()))
+            .collect(),
+        service_version: env!("CARGO_PKG_VERSION").into(),
+    };
+    let exporter = telemetry::otlp::spawn(settings, metrics.clone())
+        .context("cannot start the OTLP metrics exporter")?;
+    info!(endpoint = %otlp.endpoint, "Exporting metrics over OTLP.");
+    Ok(Some(exporter))
+}
+
 fn stop_flag() -> Result<Arc<AtomicBool>> {
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -195,6 +216,7 @@ fn replay_with(
     let metrics = new_metrics();
     let health = Health::new(&metrics);
     let _listener = start_metrics(config, &metrics, &health)?;
+    let _otlp = start_otlp(config, &metrics)?;
     let enricher = Arc::new(build_enricher(config)?);
     let builder = PacketBuilder::new(enricher, &config.sensor.name, &config.sensor.hostname);
     let processor = Processor::new(builder, outputs, &metrics, &health, args.summary);
@@ -260,6 +282,7 @@ fn run_live(args: RunArgs) -> Result<ExitCode> {
     let metrics = new_metrics();
     let health = Health::new(&metrics);
     let _listener = start_metrics(&config, &metrics, &health)?;
+    let _otlp = start_otlp(&config, &metrics)?;
     let enricher = Arc::new(build_enricher(&config)?);
     let mut outputs = configured_outputs(&config)?;
     if outputs.is_empty() {

@@ -1011,10 +1011,10 @@ fn every_cut_of_sample_frames() {
 #[test]
 fn ipv6_extension_chain_stopped_by_lax_slicer() {
     for (next_in_ext, tail) in [
-        (0u8, &[][..]),                 // Hop-by-Hop not at the start
-        (43, &[6u8, 0xff, 0, 0][..]),   // Routing header cut short
-        (44, &[6u8, 0, 0][..]),         // Fragment header cut short
-        (60, &[17u8][..]),              // second Destination Options cut short
+        (0u8, &[][..]),               // Hop-by-Hop not at the start
+        (43, &[6u8, 0xff, 0, 0][..]), // Routing header cut short
+        (44, &[6u8, 0, 0][..]),       // Fragment header cut short
+        (60, &[17u8][..]),            // second Destination Options cut short
     ] {
         let mut packet = vec![0x60, 0, 0, 0];
         let payload_len = 8 + tail.len();
@@ -1030,7 +1030,10 @@ fn ipv6_extension_chain_stopped_by_lax_slicer() {
         let decoded = decode(LinkType::Raw, &packet);
         let ip = decoded.ip().expect("IPv6 header decoded");
         assert_eq!(ip.ttl, 64);
-        assert!(decoded.error.is_some(), "broken extension chain is reported");
+        assert!(
+            decoded.error.is_some(),
+            "broken extension chain is reported"
+        );
         record_of(LinkType::Raw, &packet, 0);
     }
 }

@@ -9,6 +9,9 @@ use crate::capture::LinkType;
 const AF_INET: u32 = 2;
 const AF_INET6: [u32; 3] = [10, 24, 28];
 const AF_INET6_OTHER: u32 = 30;
+/// EtherTypes accepted in place of an address family in a loopback header.
+const ETHERTYPE_IPV4: u16 = 0x0800;
+const ETHERTYPE_IPV6: u16 = 0x86dd;
 
 /// Slices a frame into etherparse's lax layers, reading link-only facts into `link`.
 pub(super) fn slice<'a>(
@@ -56,9 +59,15 @@ pub(super) fn slice<'a>(
             };
             let payload = &frame[4..];
             if family == AF_INET || AF_INET6.contains(&family) || family == AF_INET6_OTHER {
-                from_ip(payload)
-            } else {
-                Err(Layer::Link)
+                return from_ip(payload);
+            }
+            // Some loopback captures carry an EtherType in the header's last two bytes
+            // instead of an address family (Wireshark's null dissector accepts them too).
+            match u16::from_be_bytes([header[2], header[3]]) {
+                ether_type @ (ETHERTYPE_IPV4 | ETHERTYPE_IPV6) => {
+                    Ok(from_ether_type(ether_type, payload))
+                }
+                _ => Err(Layer::Link),
             }
         }
         LinkType::Other(_) => Err(Layer::Link),
@@ -86,5 +95,35 @@ fn sll_direction(packet_type: u16) -> Option<LinkDirection> {
         0..=2 => Some(LinkDirection::Incoming),
         4 => Some(LinkDirection::Outgoing),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{decode, Network, Transport};
+    use crate::capture::LinkType;
+
+    /// IPv4/UDP header (20 + 8 bytes) from 10.0.0.138:53 to 10.0.0.1:58125.
+    const IPV4_UDP: [u8; 28] = [
+        0x45, 0, 0, 28, 0, 0, 0x40, 0, 64, 17, 0, 0, 10, 0, 0, 138, 10, 0, 0, 1, 0, 53, 0xe3, 0x0d,
+        0, 8, 0, 0,
+    ];
+
+    #[test]
+    fn loopback_header_with_an_ether_type() {
+        // null-loopback-mixed.pcap frame 3: `0f 00 08 00` is no address family in either
+        // byte order; its last two bytes are the IPv4 EtherType (tshark: "Type: IPv4").
+        let mut frame = vec![0x0f, 0x00, 0x08, 0x00];
+        frame.extend_from_slice(&IPV4_UDP);
+        let decoded = decode(LinkType::Null, &frame);
+        assert!(matches!(decoded.network, Network::Ip(_)), "{decoded:?}");
+        assert_eq!(decoded.transport.ports(), Some((53, 58125)));
+        // An unknown family with no EtherType stays a link error.
+        frame[..4].copy_from_slice(&[0, 0, 0, 7]);
+        let decoded = decode(LinkType::Null, &frame);
+        assert_eq!(
+            (decoded.network, decoded.transport),
+            (Network::None, Transport::None)
+        );
     }
 }

@@ -227,8 +227,8 @@ pub enum Transport {
         src_port: u16,
         /// Destination port.
         dst_port: u16,
-        /// UDP length field.
-        length: u16,
+        /// UDP length field; None when the header was cut before its end.
+        length: Option<u16>,
     },
     /// SCTP (only the ports are read).
     Sctp {
@@ -313,8 +313,20 @@ impl Decoded<'_> {
     }
 }
 
-/// Decodes one frame of the given link type.
+/// Decodes one frame of the given link type. Lengths come from the headers, as if the frame
+/// was captured whole or cut only by the snap length.
 pub fn decode(link_type: LinkType, frame: &[u8]) -> Decoded<'_> {
+    decode_frame(link_type, frame, None)
+}
+
+/// Decodes one frame knowing its length on the wire. A frame shorter on the wire than its IP
+/// total length says was cut before it was captured, so the TCP payload length is capped at
+/// the bytes that were on the wire (tshark does the same).
+pub fn decode_wire(link_type: LinkType, frame: &[u8], wire_len: u32) -> Decoded<'_> {
+    decode_frame(link_type, frame, Some(wire_len))
+}
+
+fn decode_frame(link_type: LinkType, frame: &[u8], wire_len: Option<u32>) -> Decoded<'_> {
     let mut out = Decoded::empty();
     let sliced = match link::slice(link_type, frame, &mut out.link) {
         Ok(sliced) => sliced,
@@ -323,11 +335,31 @@ pub fn decode(link_type: LinkType, frame: &[u8]) -> Decoded<'_> {
             return out;
         }
     };
-    decode_sliced(&sliced, &mut out);
+    let wire = wire_len.map(|len| WireLimit { frame, len });
+    decode_sliced(&sliced, wire, &mut out);
     out
 }
 
-fn decode_sliced<'a>(sliced: &LaxSlicedPacket<'a>, out: &mut Decoded<'a>) {
+/// The frame and its length on the wire.
+#[derive(Clone, Copy)]
+struct WireLimit<'a> {
+    frame: &'a [u8],
+    len: u32,
+}
+
+impl WireLimit<'_> {
+    /// Bytes that were on the wire from the start of `part` (a sub-slice of the frame) on.
+    fn from(&self, part: &[u8]) -> Option<u32> {
+        let start = (part.as_ptr() as usize).checked_sub(self.frame.as_ptr() as usize)?;
+        (start <= self.frame.len()).then(|| self.len.saturating_sub(start as u32))
+    }
+}
+
+fn decode_sliced<'a>(
+    sliced: &LaxSlicedPacket<'a>,
+    wire: Option<WireLimit<'_>>,
+    out: &mut Decoded<'a>,
+) {
     if let Some(LinkSlice::Ethernet2(eth)) = &sliced.link {
         out.link.src_mac = Some(eth.source());
         out.link.dst_mac = Some(eth.destination());
@@ -366,7 +398,7 @@ fn decode_sliced<'a>(sliced: &LaxSlicedPacket<'a>, out: &mut Decoded<'a>) {
                     .saturating_sub(ipv4_ext_len(ipv4)),
             };
             out.network = Network::Ip(ip);
-            decode_transport(payload.payload, &ip, out);
+            decode_transport(payload.payload, &ip, wire, out);
         }
         Some(LaxNetSlice::Ipv6(ipv6)) => {
             let header = ipv6.header();
@@ -396,7 +428,7 @@ fn decode_sliced<'a>(sliced: &LaxSlicedPacket<'a>, out: &mut Decoded<'a>) {
                 payload_length: u32::from(header.payload_length()).saturating_sub(ext_len),
             };
             out.network = Network::Ip(ip);
-            decode_transport(payload.payload, &ip, out);
+            decode_transport(payload.payload, &ip, wire, out);
         }
         None => {}
     }
@@ -411,7 +443,12 @@ fn ipv4_ext_len(ipv4: &etherparse::LaxIpv4Slice<'_>) -> u32 {
 
 /// Decodes the transport header from the IP payload. Transport errors replace an earlier
 /// "incomplete IP payload" error only when nothing failed before.
-fn decode_transport<'a>(payload: &'a [u8], ip: &IpInfo, out: &mut Decoded<'a>) {
+fn decode_transport<'a>(
+    payload: &'a [u8],
+    ip: &IpInfo,
+    wire: Option<WireLimit<'_>>,
+    out: &mut Decoded<'a>,
+) {
     if ip.is_later_fragment() {
         return;
     }
@@ -436,7 +473,10 @@ fn decode_transport<'a>(payload: &'a [u8], ip: &IpInfo, out: &mut Decoded<'a>) {
                         options: TcpOptions::parse(tcp.options()),
                         // On a first fragment this counts the whole segment, whose rest
                         // arrives in later fragments.
-                        payload_length: ip.payload_length.saturating_sub(header_len),
+                        payload_length: wire
+                            .and_then(|wire| wire.from(payload))
+                            .map_or(ip.payload_length, |on_wire| ip.payload_length.min(on_wire))
+                            .saturating_sub(header_len),
                     }),
                 };
                 out.payload = tcp.payload();
@@ -457,7 +497,7 @@ fn decode_transport<'a>(payload: &'a [u8], ip: &IpInfo, out: &mut Decoded<'a>) {
                 out.transport = Transport::Udp {
                     src_port: udp.source_port(),
                     dst_port: udp.destination_port(),
-                    length: udp.length(),
+                    length: Some(udp.length()),
                 };
                 out.payload = udp.payload();
             }
@@ -466,7 +506,7 @@ fn decode_transport<'a>(payload: &'a [u8], ip: &IpInfo, out: &mut Decoded<'a>) {
                     out.transport = Transport::Udp {
                         src_port,
                         dst_port,
-                        length: 0,
+                        length: None,
                     };
                 }
                 fail(out, Layer::Udp);
@@ -523,5 +563,50 @@ fn map_layer(layer: etherparse::err::Layer) -> Layer {
         E::Arp => Layer::Arp,
         #[allow(unreachable_patterns)]
         _ => Layer::Link,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn udp_header_cut_before_its_length_keeps_ports_only() {
+        // malformed-too-small-headers.pcap frame 3: IPv4 total length 24, so the UDP
+        // header has only its ports; tshark shows the ports and no length.
+        let frame = [
+            0x45, 0, 0, 24, 0, 1, 0, 0, 64, 17, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 0x81, 0x58, 0, 0x35,
+        ];
+        let decoded = decode(LinkType::Raw, &frame);
+        assert_eq!(
+            decoded.transport,
+            Transport::Udp {
+                src_port: 33112,
+                dst_port: 53,
+                length: None
+            }
+        );
+        assert_eq!(decoded.error, Some(Layer::Udp));
+    }
+
+    #[test]
+    fn tcp_payload_length_is_capped_by_the_wire_length() {
+        // telnet-session.pcap frame 18: IPv4 total length 137, but the frame on the wire
+        // stops after 4 payload bytes (tshark: "IPv4 total length exceeds packet length").
+        let mut frame = vec![
+            0x45, 0, 0, 137, 0, 1, 0, 0, 64, 6, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2,
+        ];
+        frame.extend_from_slice(&[0x06, 0x0e, 0, 23, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x18]);
+        frame.extend_from_slice(&[0x10, 0, 0, 0, 0, 0, b'a', b'b', b'c', b'd']);
+        let payload_length = |decoded: Decoded<'_>| match decoded.transport {
+            Transport::Tcp {
+                info: Some(info), ..
+            } => info.payload_length,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(payload_length(decode_wire(LinkType::Raw, &frame, 44)), 4);
+        // Cut by the snap length only: the IP header's length stands.
+        assert_eq!(payload_length(decode_wire(LinkType::Raw, &frame, 137)), 97);
+        assert_eq!(payload_length(decode(LinkType::Raw, &frame)), 97);
     }
 }

@@ -72,7 +72,7 @@ impl PacketBuilder {
         frame: &[u8],
         out: &mut Vec<u8>,
     ) -> Result<Emitted, serde_json::Error> {
-        let decoded = decode::decode(meta.link, frame);
+        let decoded = decode::decode_wire(meta.link, frame, meta.wire_len);
         let mut error = decoded.error;
         self.scratch.clear();
         let app = if self.enricher.app_layer {
@@ -364,7 +364,7 @@ fn transport_details<'a>(
             }
             ns.tcp = Some(details);
         }
-        Transport::Udp { length, .. } => ns.udp = Some(UdpDetails { length: *length }),
+        Transport::Udp { length, .. } => ns.udp = length.map(|length| UdpDetails { length }),
         Transport::Icmp {
             icmp_type, code, ..
         } => {

@@ -10,6 +10,7 @@
 
 pub mod logging;
 pub mod metrics;
+pub mod otlp;
 pub mod ratelimit;
 pub mod server;
 
@@ -18,5 +19,6 @@ pub use metrics::{
     CaptureMetrics, DecodeErrorCounters, DecodeLayer, DropReason, Health, Metrics, OutputMetrics,
     OutputResult, METRICS,
 };
+pub use otlp::{OtlpError, OtlpExporter, OtlpSettings, OtlpStats};
 pub use ratelimit::{RateLimiter, Suppressed};
 pub use server::{ListenerHandle, ServerError};
