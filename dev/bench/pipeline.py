@@ -92,8 +92,10 @@ class Tool:
     def pps(self) -> float:
         return self.packets / self.median().wall
 
-    def pps_cpu(self) -> float:
-        return self.packets / max(self.median().cpu, 1e-9)
+    def pps_cpu(self) -> float | None:
+        """Packets per CPU-second; None when the CPU time is below /usr/bin/time's 10 ms."""
+        cpu = self.median().cpu
+        return self.packets / cpu if cpu >= 0.01 else None
 
 
 def command_output(argv: list[str]) -> str:
@@ -198,12 +200,20 @@ def machine() -> dict[str, str]:
         "rustc": command_output(["rustc", "--version"]) or "?",
         "tshark": (command_output(["tshark", "--version"]).splitlines() or ["?"])[0],
         "tcpdump": " / ".join(command_output(["tcpdump", "--version"]).splitlines()[:2]) or "?",
+        "commit": (command_output(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"]) or "?")
+        + (" with uncommitted changes"
+           if command_output(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"])
+           else ""),
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     }
 
 
 def fmt_int(value: float) -> str:
     return f"{value:,.0f}".replace(",", " ")
+
+
+def fmt_opt(value: float | None) -> str:
+    return "n/a" if value is None else fmt_int(value)
 
 
 def table(tools: list[Tool]) -> list[str]:
@@ -217,7 +227,7 @@ def table(tools: list[Tool]) -> list[str]:
         rows.append(
             f"| {t.name}{t.note} | {fmt_int(t.packets)} | {r.wall:.2f} | {fmt_int(t.pps())} "
             f"| {r.user:.2f}+{r.sys:.2f} | {100 * r.cpu / max(r.wall, 1e-9):.0f} "
-            f"| {fmt_int(t.pps_cpu())} | {t.out_bytes / t.packets:.0f} "
+            f"| {fmt_opt(t.pps_cpu())} | {t.out_bytes / t.packets:.0f} "
             f"| {t.out_bytes / t.packets * t.pps() / 1e6:.1f} | {r.rss_kb / 1024:.1f} |"
         )
     return rows
@@ -227,10 +237,11 @@ def ratios(tools: list[Tool]) -> list[str]:
     ours = tools[0]
     lines = []
     for ref in tools[1:]:
-        lines.append(
-            f"- netsensor / {ref.name}: {ours.pps() / ref.pps():.2f}x packets/s, "
-            f"{ours.pps_cpu() / ref.pps_cpu():.2f}x packets per CPU-second"
-        )
+        line = f"- netsensor / {ref.name}: {ours.pps() / ref.pps():.2f}x packets/s"
+        a, b = ours.pps_cpu(), ref.pps_cpu()
+        if a is not None and b is not None:
+            line += f", {a / b:.2f}x packets per CPU-second"
+        lines.append(line)
     return lines
 
 
@@ -238,7 +249,7 @@ def criterion_rows(target: Path) -> list[str]:
     """Per-packet ns from criterion's estimates, when `cargo bench` has run."""
     base = target / "criterion"
     rows = []
-    for group in ["decode", "decode_enrich_serialize"]:
+    for group in ["decode", "decode_enrich_serialize", "decode_enrich_serialize_without_geoip"]:
         for bench in sorted((base / group).glob("*/new/estimates.json")):
             info = json.loads((bench.parent / "benchmark.json").read_text())
             packets = (info.get("throughput") or {}).get("Elements")
@@ -359,12 +370,14 @@ def main() -> None:
         return
     body = [
         "",
-        f"Measured {m['date']} by `dev/bench/pipeline.py` (median of {args.runs} runs; tshark: one run).",
+        f"Measured {m['date']} by `dev/bench/pipeline.py`: the median of {args.runs} run(s) of "
+        "each command, one of tshark. CPU % is of one core (200% = both cores of this machine).",
         "",
         f"- Machine: {m['cpu']}, {m['cores']}, {m['memory']} RAM; {m['kernel']}",
-        f"- Toolchain and references: {m['rustc']}; {m['tshark']}; {m['tcpdump']}",
-        f"- Load average (1 min) before and after each command: "
-        + ", ".join(f"{x:.2f}" for x in loads),
+        f"- netsensor: release build of commit {m['commit']}; {m['rustc']}",
+        f"- References: {m['tshark']}; {m['tcpdump']}",
+        f"- Load average (1 min) at the start: {loads[0]:.2f}; after each command: "
+        + ", ".join(f"{x:.2f}" for x in loads[1:]),
         f"- Capture: {fmt_int(packets)} packets, {size / 1e6:.0f} MB "
         f"(`dev/bench/make-capture.sh`, `{capture.name}`), read from the page cache; "
         f"netsensor with {geo_where(geo_what)}",

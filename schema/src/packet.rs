@@ -71,6 +71,15 @@ pub struct Event {
     pub module: &'static str,
     /// Deterministic record id, also the Elasticsearch `_id`.
     pub id: EventId,
+    /// Flows and rollups: start of the span this record's counts cover.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start: Option<Timestamp>,
+    /// Flows and rollups: end of the span this record's counts cover.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end: Option<Timestamp>,
+    /// Flows: length of the span in nanoseconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration: Option<i64>,
 }
 
 impl Event {
@@ -83,6 +92,44 @@ impl Event {
             dataset: "netsensor.packet",
             module: "netsensor",
             id,
+            start: None,
+            end: None,
+            duration: None,
+        }
+    }
+
+    /// The `event` object of a flow record covering `start..end`; `last` marks the flow's
+    /// final record.
+    pub const fn flow(id: EventId, start: Timestamp, end: Timestamp, last: bool) -> Self {
+        Event {
+            kind: "event",
+            category: &["network"],
+            type_: if last {
+                &["connection", "end"]
+            } else {
+                &["connection", "info"]
+            },
+            dataset: "netsensor.flow",
+            module: "netsensor",
+            id,
+            start: Some(start),
+            end: Some(end),
+            duration: Some(end.0.saturating_sub(start.0)),
+        }
+    }
+
+    /// The `event` object of a rollup record covering `start..end`.
+    pub const fn rollup(id: EventId, start: Timestamp, end: Timestamp) -> Self {
+        Event {
+            kind: "event",
+            category: &["network"],
+            type_: &["info"],
+            dataset: "netsensor.rollup",
+            module: "netsensor",
+            id,
+            start: Some(start),
+            end: Some(end),
+            duration: None,
         }
     }
 }
@@ -101,8 +148,10 @@ pub struct Observer<'a> {
     pub product: &'static str,
     /// The sensor's version.
     pub version: &'static str,
-    /// The capture interface (or pcap file name on replay).
-    pub ingress: Ingress<'a>,
+    /// The capture interface (or pcap file name on replay); rollups, which cover every
+    /// interface, have none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ingress: Option<Ingress<'a>>,
 }
 
 /// ECS `observer.ingress`.
@@ -456,14 +505,108 @@ pub struct Netsensor<'a> {
     /// ICMP/ICMPv6 type and code.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub icmp: Option<IcmpDetails>,
-    /// Frame numbering and sizes.
-    pub packet: PacketDetails,
+    /// Frame numbering and sizes (packet records).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub packet: Option<PacketDetails>,
     /// Passive OS guess of the source.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub os: Option<OsGuess>,
     /// Cleartext protocol that can carry credentials.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub insecure: bool,
+    /// Flow state and position (flow records).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flow: Option<FlowDetails>,
+}
+
+/// `netsensor.flow`.
+#[derive(Debug, Clone, Serialize)]
+pub struct FlowDetails {
+    /// `new`, `established`, `closed`, `reset` or `timeout`.
+    pub state: &'static str,
+    /// Last record of this flow.
+    #[serde(rename = "final")]
+    pub last: bool,
+    /// When the flow was first seen.
+    pub start: Timestamp,
+    /// Position among the flow's records, from 0.
+    pub sequence: u32,
+    /// Why this record was emitted.
+    pub end_reason: &'static str,
+    /// Union of TCP flags seen (TCP flows).
+    #[serde(skip_serializing_if = "ArrayVec::is_empty")]
+    pub tcp_flags: ArrayVec<&'static str, 8>,
+}
+
+/// One record per flow at its end or active timeout (`event.dataset: netsensor.flow`).
+/// Counts are deltas since the flow's previous record.
+#[derive(Debug, Clone, Serialize)]
+pub struct FlowRecord<'a> {
+    /// Start of the span this record covers.
+    #[serde(rename = "@timestamp")]
+    pub timestamp: Timestamp,
+    /// ECS `event.*` with start, end and duration.
+    pub event: Event,
+    /// ECS `observer.*`.
+    pub observer: Observer<'a>,
+    /// ECS `network.*`; bytes and packets are the span's totals.
+    pub network: Network,
+    /// The initiator, with its bytes and packets.
+    pub source: Endpoint<'a>,
+    /// The responder, with its bytes and packets.
+    pub destination: Endpoint<'a>,
+    /// ECS `related.*`.
+    #[serde(skip_serializing_if = "Related::is_empty")]
+    pub related: Related,
+    /// Vendor fields, including `netsensor.flow`.
+    pub netsensor: Netsensor<'a>,
+}
+
+/// `network` of a rollup record: only the volumes.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Volume {
+    /// Bytes on the wire.
+    pub bytes: u64,
+    /// Packets.
+    pub packets: u64,
+}
+
+/// `netsensor.rollup`.
+#[derive(Debug, Clone, Serialize)]
+pub struct RollupDetails<'a> {
+    /// Interval length in milliseconds.
+    pub interval_ms: u64,
+    /// `transport`, `service`, `direction`, `size_class`, `source_country`,
+    /// `destination_country` or `destination` (top N).
+    pub dimension: &'static str,
+    /// The dimension's value, e.g. `tcp`, `https`, `DE`, an address.
+    pub key: &'a str,
+    /// Rank among the top N (top-N dimensions only), from 1.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rank: Option<u32>,
+}
+
+/// `netsensor` of a rollup record.
+#[derive(Debug, Clone, Serialize)]
+pub struct RollupNetsensor<'a> {
+    /// Interval, dimension and key.
+    pub rollup: RollupDetails<'a>,
+}
+
+/// One record per interval × dimension × key (`event.dataset: netsensor.rollup`).
+#[derive(Debug, Clone, Serialize)]
+pub struct RollupRecord<'a> {
+    /// Start of the interval.
+    #[serde(rename = "@timestamp")]
+    pub timestamp: Timestamp,
+    /// ECS `event.*` with start and end of the interval.
+    pub event: Event,
+    /// ECS `observer.*`.
+    pub observer: Observer<'a>,
+    /// Volumes of the interval for this key.
+    pub network: Volume,
+    /// Interval, dimension and key.
+    pub netsensor: RollupNetsensor<'a>,
 }
 
 /// `netsensor.source` / `netsensor.destination`.
@@ -514,6 +657,10 @@ pub struct IpDetails {
 pub struct TcpDetails<'a> {
     /// Flags set: `SYN`, `ACK`, `FIN`, `RST`, `PSH`, `URG`, `ECE`, `CWR`.
     pub flags: ArrayVec<&'static str, 8>,
+    /// The same flags as the header's bits (CWR ECE URG ACK PSH RST SYN FIN), for flow
+    /// tracking; not serialized.
+    #[serde(skip)]
+    pub flag_bits: u8,
     /// Sequence number.
     pub seq: u32,
     /// Acknowledgement number.
@@ -653,9 +800,9 @@ mod tests {
                 type_: "sensor",
                 product: "netsensor",
                 version: "0",
-                ingress: Ingress {
+                ingress: Some(Ingress {
                     interface: Interface { name: "eth0" },
-                },
+                }),
             },
             network: Network {
                 type_: Some("ipv4"),
@@ -739,11 +886,29 @@ mod tests {
                 }),
                 udp: Some(UdpDetails { length: 8 }),
                 icmp: Some(IcmpDetails { type_: 8, code: 0 }),
-                packet: PacketDetails::default(),
+                packet: Some(PacketDetails::default()),
                 os: Some(OsGuess { name: "Linux" }),
                 insecure: true,
+                flow: None,
             },
         }
+    }
+
+    /// Asserts that the serialized `record` has exactly the fields the table gives `kind`.
+    fn assert_matches_table(kind: RecordKind, value: &serde_json::Value) {
+        let mut serialized = BTreeSet::new();
+        leaf_paths(value, "", &mut serialized);
+        let table: BTreeSet<String> = fields_for(kind).map(|f| f.name.to_string()).collect();
+        let extra: Vec<_> = serialized.difference(&table).collect();
+        let missing: Vec<_> = table.difference(&serialized).collect();
+        assert!(
+            extra.is_empty(),
+            "{kind:?}: serialized but not in FIELDS: {extra:?}"
+        );
+        assert!(
+            missing.is_empty(),
+            "{kind:?}: in FIELDS but never serialized: {missing:?}"
+        );
     }
 
     #[test]
@@ -759,23 +924,78 @@ mod tests {
         let resolved: [IpAddr; 1] = ["192.0.2.9".parse().unwrap()];
         let record = full_record(&answers, &resolved, text);
         let value = serde_json::to_value(&record).unwrap();
-        let mut serialized = BTreeSet::new();
-        leaf_paths(&value, "", &mut serialized);
-        let table: BTreeSet<String> = fields_for(RecordKind::Packet)
-            .map(|f| f.name.to_string())
-            .collect();
-        let missing_from_table: Vec<_> = serialized.difference(&table).collect();
-        let missing_from_record: Vec<_> = table.difference(&serialized).collect();
-        assert!(
-            missing_from_table.is_empty(),
-            "serialized but not in FIELDS: {missing_from_table:?}"
-        );
-        assert!(
-            missing_from_record.is_empty(),
-            "in FIELDS but never serialized: {missing_from_record:?}"
-        );
+        assert_matches_table(RecordKind::Packet, &value);
         assert_eq!(value["dns"]["answers"][0]["data"], "192.0.2.9");
         assert_eq!(value["network"]["iana_number"], "6");
+    }
+
+    #[test]
+    fn flow_record_and_field_table_agree() {
+        let packet = full_record(&[], &[], "");
+        let with_volume = |endpoint: &Endpoint<'static>| Endpoint {
+            mac: None,
+            bytes: Some(100),
+            packets: Some(2),
+            ..endpoint.clone()
+        };
+        let record = FlowRecord {
+            timestamp: Timestamp(1),
+            event: Event::flow(EventId(1), Timestamp(1), Timestamp(5), true),
+            observer: packet.observer.clone(),
+            network: packet.network.clone(),
+            source: with_volume(&packet.source),
+            destination: with_volume(&packet.destination),
+            related: packet.related.clone(),
+            netsensor: Netsensor {
+                service: Some("https"),
+                source: Some(SideService { service: "https" }),
+                destination: Some(SideService { service: "https" }),
+                vlan: packet.netsensor.vlan.clone(),
+                os: Some(OsGuess { name: "Linux" }),
+                insecure: true,
+                flow: Some(FlowDetails {
+                    state: "closed",
+                    last: true,
+                    start: Timestamp(1),
+                    sequence: 0,
+                    end_reason: "fin",
+                    tcp_flags: ["SYN", "FIN"].into_iter().collect(),
+                }),
+                ..Netsensor::default()
+            },
+        };
+        let value = serde_json::to_value(&record).unwrap();
+        assert_matches_table(RecordKind::Flow, &value);
+        assert_eq!(value["event"]["type"][1], "end");
+        assert_eq!(value["event"]["duration"], 4);
+        assert_eq!(value["netsensor"]["flow"]["final"], true);
+    }
+
+    #[test]
+    fn rollup_record_and_field_table_agree() {
+        let packet = full_record(&[], &[], "");
+        let record = RollupRecord {
+            timestamp: Timestamp(0),
+            event: Event::rollup(EventId(2), Timestamp(0), Timestamp(10)),
+            observer: Observer {
+                ingress: None,
+                ..packet.observer.clone()
+            },
+            network: Volume {
+                bytes: 10,
+                packets: 1,
+            },
+            netsensor: RollupNetsensor {
+                rollup: RollupDetails {
+                    interval_ms: 10_000,
+                    dimension: "destination",
+                    key: "192.0.2.1",
+                    rank: Some(1),
+                },
+            },
+        };
+        let value = serde_json::to_value(&record).unwrap();
+        assert_matches_table(RecordKind::Rollup, &value);
     }
 
     #[test]

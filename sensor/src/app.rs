@@ -23,9 +23,9 @@ use crate::enrich::{Enricher, GeoIp, GeoPaths, Pseudonymizer};
 use crate::outputs::file::{FileOutput, FileSettings};
 use crate::outputs::stdout::StdoutOutput;
 use crate::outputs::Output;
-use crate::pipeline::{self, Processor, QueueSettings, RunReport};
+use crate::pipeline::{self, Processor, QueueSettings, RecordSettings, RunReport};
 use crate::records::id::live_seed;
-use crate::records::PacketBuilder;
+use crate::records::{FlowSettings, PacketBuilder};
 use crate::telemetry::{self, Health, Metrics};
 
 /// Runs the parsed command line.
@@ -108,16 +108,35 @@ fn open_file_output(path: &Path, rotate_bytes: u64, keep_files: u32) -> Result<F
     .with_context(|| format!("cannot open output file {}", path.display()))
 }
 
-fn check_record_kinds(kinds: impl IntoIterator<Item = RecordKind>) -> Result<()> {
+/// What to emit for the requested record kinds; refuses kinds this version lacks.
+fn record_settings(
+    kinds: impl IntoIterator<Item = RecordKind>,
+    config: &Config,
+) -> Result<RecordSettings> {
+    let mut settings = RecordSettings {
+        packets: false,
+        flows: None,
+    };
     for kind in kinds {
-        if kind != RecordKind::Packet {
-            bail!(
-                "record kind `{}` is not available in this version; only `packet` records are",
-                kind.name()
-            );
+        match kind {
+            RecordKind::Packet => settings.packets = true,
+            RecordKind::Flow => settings.flows = Some(flow_settings(config)),
+            RecordKind::Rollup => bail!(
+                "record kind `rollup` is not available in this version; use `packet` and `flow`"
+            ),
         }
     }
-    Ok(())
+    Ok(settings)
+}
+
+fn flow_settings(config: &Config) -> FlowSettings {
+    let nanos = |d: std::time::Duration| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX);
+    FlowSettings {
+        idle_timeout_ns: nanos(config.flows.idle_timeout),
+        active_timeout_ns: nanos(config.flows.active_timeout),
+        linger_ns: nanos(config.flows.linger),
+        max_flows: config.flows.max_flows,
+    }
 }
 
 fn start_metrics(
@@ -188,7 +207,7 @@ fn replay(args: ReplayArgs) -> Result<ExitCode> {
             .collect(),
         None => config.records.iter().collect(),
     };
-    check_record_kinds(kinds)?;
+    let records = record_settings(kinds, &config)?;
     let to_stdout = match args.out.as_deref() {
         Some("-") => true,
         Some(path) => {
@@ -196,7 +215,7 @@ fn replay(args: ReplayArgs) -> Result<ExitCode> {
             config.outputs.stdout.enabled = false;
             let outputs: Vec<Box<dyn Output>> =
                 vec![Box::new(open_file_output(Path::new(path), 0, 0)?)];
-            return replay_with(args, &config, outputs, false);
+            return replay_with(args, &config, records, outputs, false);
         }
         None => !config.outputs.any_enabled(),
     };
@@ -204,12 +223,13 @@ fn replay(args: ReplayArgs) -> Result<ExitCode> {
     if to_stdout && !config.outputs.stdout.enabled {
         outputs.push(Box::new(StdoutOutput::new()));
     }
-    replay_with(args, &config, outputs, to_stdout)
+    replay_with(args, &config, records, outputs, to_stdout)
 }
 
 fn replay_with(
     args: ReplayArgs,
     config: &Config,
+    records: RecordSettings,
     outputs: Vec<Box<dyn Output>>,
     to_stdout: bool,
 ) -> Result<ExitCode> {
@@ -219,7 +239,7 @@ fn replay_with(
     let _otlp = start_otlp(config, &metrics)?;
     let enricher = Arc::new(build_enricher(config)?);
     let builder = PacketBuilder::new(enricher, &config.sensor.name, &config.sensor.hostname);
-    let processor = Processor::new(builder, outputs, &metrics, &health, args.summary);
+    let processor = Processor::new(builder, records, outputs, &metrics, &health, args.summary);
     let progress = (!args.no_progress && !to_stdout && std::io::stderr().is_terminal())
         .then(|| progress_bar(&args.files));
     let replay = Replay::new(args.files.clone(), &config.sensor.name, args.speed);
@@ -272,7 +292,7 @@ fn run_live(args: RunArgs) -> Result<ExitCode> {
     };
     let config = config::load(path)?;
     let _log = init_logging(&config)?;
-    check_record_kinds(config.records.iter())?;
+    let records = record_settings(config.records.iter(), &config)?;
     if config.captures.is_empty() {
         bail!(
             "{}: no captures configured (add at least one under `captures:`)",
@@ -313,7 +333,7 @@ fn run_live(args: RunArgs) -> Result<ExitCode> {
         captures.push((opened, source));
     }
     let builder = PacketBuilder::new(enricher, &config.sensor.name, &config.sensor.hostname);
-    let processor = Processor::new(builder, outputs, &metrics, &health, false);
+    let processor = Processor::new(builder, records, outputs, &metrics, &health, false);
     let queue = QueueSettings {
         batch_frames: config.pipeline.batch_size,
         queue_batches: config.pipeline.queue_batches,

@@ -12,7 +12,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
+use std::time::Duration;
+
+use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
 use tracing::{error, warn};
 
 use crate::capture::live::LiveCapture;
@@ -20,9 +24,11 @@ use crate::capture::offline::{OfflineError, PcapFile};
 use crate::capture::replay::{Replay, ReplayEvents};
 use crate::capture::FrameBatch;
 use crate::outputs::Output;
-use crate::records::PacketBuilder;
+use crate::records::packet::Emitted;
+use crate::records::{EndReason, FlowRecorder, FlowSettings, PacketBuilder};
 use crate::telemetry::metrics::{CaptureMetrics, DecodeErrorCounters, Metrics, OutputMetrics};
 use crate::telemetry::Health;
+use crate::telemetry::RateLimiter;
 use netsensor_schema::RecordKind;
 
 /// Sizes of the batches and of the queue between capture and processing.
@@ -65,6 +71,20 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// Counts one packet.
+    pub fn add(&mut self, emitted: &Emitted, wire_len: u32) {
+        self.bytes += u64::from(wire_len);
+        if let Some(t) = emitted.transport {
+            *self.transports.entry(t).or_default() += 1;
+        }
+        if let Some(s) = emitted.service {
+            *self.services.entry(s).or_default() += 1;
+        }
+        for code in emitted.countries.into_iter().flatten() {
+            *self.countries.entry(code).or_default() += 1;
+        }
+    }
+
     /// Renders the summary as a short text report.
     pub fn render(&self, packets: u64) -> String {
         let mut out = format!("packets: {packets}, bytes on the wire: {}\n", self.bytes);
@@ -108,23 +128,40 @@ impl Summary {
     }
 }
 
-/// The processing side: builder, outputs and their metrics.
+/// Which records the processor emits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordSettings {
+    /// Emit one record per packet.
+    pub packets: bool,
+    /// Track flows and emit flow records with these settings.
+    pub flows: Option<FlowSettings>,
+}
+
+/// The processing side: builder, flow table, outputs and their metrics.
 pub struct Processor {
     builder: PacketBuilder,
+    emit_packets: bool,
+    flows: Option<FlowRecorder>,
     outputs: Vec<(Box<dyn Output>, OutputMetrics)>,
     metrics: Metrics,
     health: Health,
     decode_errors: DecodeErrorCounters,
-    records: prometheus_client::metrics::counter::Counter,
-    ndjson: Vec<u8>,
+    packet_records: Counter,
+    flow_records: Counter,
+    flows_evicted: Counter,
+    flows_active: Gauge,
+    evicted_seen: u64,
+    packets_ndjson: Vec<u8>,
+    flows_ndjson: Vec<u8>,
     report: RunReport,
-    warned_output: bool,
+    output_warnings: RateLimiter,
 }
 
 impl Processor {
     /// A processor writing to `outputs`.
     pub fn new(
         builder: PacketBuilder,
+        records: RecordSettings,
         outputs: Vec<Box<dyn Output>>,
         metrics: &Metrics,
         health: &Health,
@@ -139,72 +176,138 @@ impl Processor {
                 (output, m)
             })
             .collect();
+        let flows = records
+            .flows
+            .map(|settings| builder.flow_recorder(settings));
         Processor {
             builder,
+            emit_packets: records.packets,
+            flows,
             outputs,
             metrics: metrics.clone(),
             health: health.clone(),
             decode_errors: metrics.decode_error_counters(),
-            records: metrics.records(RecordKind::Packet),
-            ndjson: Vec::with_capacity(1 << 20),
+            packet_records: metrics.records(RecordKind::Packet),
+            flow_records: metrics.records(RecordKind::Flow),
+            flows_evicted: metrics.flows_evicted(),
+            flows_active: metrics.flows_active(),
+            evicted_seen: 0,
+            packets_ndjson: Vec::with_capacity(1 << 20),
+            flows_ndjson: Vec::new(),
             report: RunReport {
                 summary: summary.then(Summary::default),
                 ..RunReport::default()
             },
-            warned_output: false,
+            output_warnings: RateLimiter::new(Duration::from_secs(10)),
         }
     }
 
-    /// Processes one batch: records for every frame, then one write per output.
-    pub fn process(&mut self, batch: &FrameBatch) {
+    /// Processes one batch: every frame feeds the packet records and the flow table, then
+    /// each output gets one write per record kind. On replay (`packet_time`), flows time
+    /// out by the packets' clock.
+    pub fn process(&mut self, batch: &FrameBatch, packet_time: bool) {
         let Some(source) = batch.source.as_deref() else {
             return;
         };
-        self.ndjson.clear();
+        self.packets_ndjson.clear();
         let mut written = 0u64;
+        let mut last_time = None;
+        let (emit_packets, ndjson) = (self.emit_packets, &mut self.packets_ndjson);
+        let (flows, summary) = (&mut self.flows, &mut self.report.summary);
+        let decode_errors = &self.decode_errors;
         for (meta, data) in batch.iter() {
-            match self
-                .builder
-                .write_ndjson(source, meta, data, &mut self.ndjson)
-            {
-                Ok(emitted) => {
-                    written += 1;
-                    if let Some(layer) = emitted.error {
-                        self.decode_errors.inc(layer);
-                    }
-                    if let Some(summary) = &mut self.report.summary {
-                        summary.bytes += u64::from(meta.wire_len);
-                        if let Some(t) = emitted.transport {
-                            *summary.transports.entry(t).or_default() += 1;
-                        }
-                        if let Some(s) = emitted.service {
-                            *summary.services.entry(s).or_default() += 1;
-                        }
-                        for code in emitted.countries.into_iter().flatten() {
-                            *summary.countries.entry(code).or_default() += 1;
+            last_time = Some(meta.timestamp_ns);
+            self.builder
+                .with_record(source, meta, data, |record, error| {
+                    if emit_packets {
+                        match serde_json::to_writer(&mut *ndjson, record) {
+                            Ok(()) => {
+                                ndjson.push(b'\n');
+                                written += 1;
+                            }
+                            Err(err) => error!(error = %err, "A record could not be serialized."),
                         }
                     }
-                }
-                Err(err) => error!(error = %err, "A record could not be serialized."),
-            }
+                    if let Some(flows) = flows.as_mut() {
+                        flows.observe(record);
+                    }
+                    if let Some(layer) = error {
+                        decode_errors.inc(layer);
+                    }
+                    if let Some(summary) = summary.as_mut() {
+                        summary.add(&Emitted::of(record, error), meta.wire_len);
+                    }
+                });
         }
-        self.records.inc_by(written);
+        self.packet_records.inc_by(written);
         self.report.packets += batch.len() as u64;
         self.report.records += written;
+        if emit_packets {
+            let ndjson = std::mem::take(&mut self.packets_ndjson);
+            self.write(RecordKind::Packet, &ndjson, written);
+            self.packets_ndjson = ndjson;
+        }
+        if let (true, Some(now)) = (packet_time, last_time) {
+            self.expire_flows(now);
+        } else {
+            self.write_flows();
+        }
+    }
+
+    /// Exports the flows due at `now_ns` and writes their records.
+    pub fn expire_flows(&mut self, now_ns: i64) {
+        if let Some(flows) = &mut self.flows {
+            flows.expire(now_ns);
+        }
+        self.write_flows();
+    }
+
+    /// Exports every open flow as final (end of input or shutdown).
+    pub fn flush_flows(&mut self, reason: EndReason) {
+        if let Some(flows) = &mut self.flows {
+            flows.flush_all(reason);
+        }
+        self.write_flows();
+    }
+
+    fn write_flows(&mut self) {
+        let Some(flows) = &mut self.flows else { return };
+        self.flows_ndjson.clear();
+        let count = match flows.write_ndjson(&mut self.flows_ndjson) {
+            Ok(count) => count as u64,
+            Err(err) => {
+                error!(error = %err, "Flow records could not be serialized.");
+                0
+            }
+        };
+        self.flows_active.set(flows.len() as i64);
+        let evicted = flows.counters().evicted;
+        self.flows_evicted.inc_by(evicted - self.evicted_seen);
+        self.evicted_seen = evicted;
+        if count > 0 {
+            self.flow_records.inc_by(count);
+            self.report.records += count;
+            let ndjson = std::mem::take(&mut self.flows_ndjson);
+            self.write(RecordKind::Flow, &ndjson, count);
+            self.flows_ndjson = ndjson;
+        }
+    }
+
+    /// Hands one kind's NDJSON to every output and accounts the result.
+    fn write(&mut self, kind: RecordKind, ndjson: &[u8], records: u64) {
         for (output, metrics) in &mut self.outputs {
-            match output.write_batch(&self.ndjson) {
+            match output.write_batch(kind, ndjson) {
                 Ok(()) => {
-                    metrics.sent.inc_by(written);
-                    metrics.bytes.inc_by(self.ndjson.len() as u64);
+                    metrics.sent.inc_by(records);
+                    metrics.bytes.inc_by(ndjson.len() as u64);
                 }
                 Err(err) => {
-                    metrics.failed.inc_by(written);
+                    metrics.failed.inc_by(records);
                     metrics.up.set(0);
                     self.health.set_output_up(output.name(), false);
                     self.report.output_errors += 1;
-                    if !self.warned_output || err.kind() != std::io::ErrorKind::BrokenPipe {
-                        warn!(output = output.name(), error = %err, "Output write failed.");
-                        self.warned_output = true;
+                    if let Some(suppressed) = self.output_warnings.allow("output_write") {
+                        warn!(output = output.name(), error = %err, "Output write failed{suppressed}.");
                     }
                 }
             }
@@ -224,8 +327,10 @@ impl Processor {
         }
     }
 
-    /// Ends the run and returns its report.
-    pub fn finish(mut self, started: Instant) -> RunReport {
+    /// Ends the run: flows still open are exported as final with `reason`, outputs are
+    /// flushed, and the report is returned.
+    pub fn finish(mut self, reason: EndReason, started: Instant) -> RunReport {
+        self.flush_flows(reason);
         self.flush();
         self.report.elapsed_secs = started.elapsed().as_secs_f64();
         self.report
@@ -270,7 +375,7 @@ pub fn run_replay(
         });
     for batch in full_rx.iter() {
         depth.set(full_rx.len() as i64);
-        processor.process(&batch);
+        processor.process(&batch, true);
         let _ = free_tx.try_send(batch);
     }
     let file_errors = match producer {
@@ -279,7 +384,7 @@ pub fn run_replay(
             .unwrap_or_else(|_| vec!["replay thread panicked".into()]),
         Err(err) => vec![format!("cannot start the replay thread: {err}")],
     };
-    let mut report = processor.finish(started);
+    let mut report = processor.finish(EndReason::EndOfInput, started);
     report.file_errors = file_errors;
     report
 }
@@ -360,18 +465,26 @@ pub fn run_live(
         }
     }
     drop(full_tx);
-    for batch in full_rx.iter() {
-        depth.set(full_rx.len() as i64);
-        processor.process(&batch);
-        let _ = free_tx.try_send(batch);
-        if full_rx.is_empty() {
-            processor.flush();
+    loop {
+        match full_rx.recv_timeout(Duration::from_millis(500)) {
+            Ok(batch) => {
+                depth.set(full_rx.len() as i64);
+                processor.process(&batch, false);
+                let _ = free_tx.try_send(batch);
+                if full_rx.is_empty() {
+                    processor.flush();
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => processor.flush(),
+            Err(RecvTimeoutError::Disconnected) => break,
         }
+        // Live flows time out by the wall clock, also when no packet arrives.
+        processor.expire_flows(wall_clock_ns());
     }
     for handle in threads {
         let _ = handle.join();
     }
-    processor.finish(started)
+    processor.finish(EndReason::Shutdown, started)
 }
 
 struct CaptureWorker {
@@ -445,6 +558,12 @@ impl CaptureWorker {
         batch.source = Some(Arc::clone(&self.source));
         batch
     }
+}
+
+fn wall_clock_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
 }
 
 fn count_received(metrics: &CaptureMetrics, batch: &FrameBatch) {

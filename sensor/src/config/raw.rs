@@ -42,6 +42,11 @@ pub const KEY_PATHS: &[&str] = &[
     "privacy.scrub_urls",
     "privacy.pseudonymize",
     "privacy.pseudonymize.key",
+    "flows",
+    "flows.idle_timeout_secs",
+    "flows.active_timeout_secs",
+    "flows.linger_ms",
+    "flows.max_flows",
     "pipeline",
     "pipeline.batch_size",
     "pipeline.queue_batches",
@@ -86,6 +91,8 @@ pub struct RawConfig {
     pub enrichment: EnrichmentSection,
     /// Privacy protections applied before records leave the sensor.
     pub privacy: PrivacySection,
+    /// The flow table behind flow records.
+    pub flows: FlowsSection,
     /// Batching and queueing between capture and output.
     pub pipeline: PipelineSection,
     /// Where records are written.
@@ -111,6 +118,7 @@ impl Default for RawConfig {
             records: default_records(),
             enrichment: EnrichmentSection::default(),
             privacy: PrivacySection::default(),
+            flows: FlowsSection::default(),
             pipeline: PipelineSection::default(),
             outputs: OutputsSection::default(),
             listeners: ListenersSection::default(),
@@ -268,6 +276,53 @@ impl Default for PrivacySection {
 pub struct PseudonymizeSection {
     /// HMAC key, `{ file: PATH }` or `{ env: NAME }`; at least 16 bytes.
     pub key: SecretRef,
+}
+
+/// `flows`: the flow table behind flow records.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default, rename = "flows section")]
+pub struct FlowsSection {
+    /// A flow without packets for this long ends (`idle_timeout`), 1..=86400.
+    pub idle_timeout_secs: u32,
+    /// A long flow emits an interim record this often (`active_timeout`), 1..=86400.
+    pub active_timeout_secs: u32,
+    /// How long a connection closed by FIN or RST is kept to absorb its last packets,
+    /// 0..=60000.
+    pub linger_ms: u32,
+    /// Most flows held at once; when full, the oldest idle flows are exported early
+    /// (`evicted`). About 150 bytes of memory each.
+    pub max_flows: u32,
+}
+
+/// Default for `flows.idle_timeout_secs`.
+pub const fn default_idle_timeout_secs() -> u32 {
+    30
+}
+
+/// Default for `flows.active_timeout_secs`.
+pub const fn default_active_timeout_secs() -> u32 {
+    300
+}
+
+/// Default for `flows.linger_ms`.
+pub const fn default_linger_ms() -> u32 {
+    1000
+}
+
+/// Default for `flows.max_flows`.
+pub const fn default_max_flows() -> u32 {
+    262_144
+}
+
+impl Default for FlowsSection {
+    fn default() -> Self {
+        FlowsSection {
+            idle_timeout_secs: default_idle_timeout_secs(),
+            active_timeout_secs: default_active_timeout_secs(),
+            linger_ms: default_linger_ms(),
+            max_flows: default_max_flows(),
+        }
+    }
 }
 
 /// `pipeline`: batching and queueing between capture and output.
@@ -514,6 +569,7 @@ mod tests {
                     key: SecretRef::Env("K".into()),
                 }),
             },
+            flows: FlowsSection::default(),
             pipeline: PipelineSection::default(),
             outputs: OutputsSection {
                 stdout: StdoutOutputSection { enabled: true },

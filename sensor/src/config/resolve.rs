@@ -78,6 +78,8 @@ pub struct Config {
     pub enrichment: EnrichmentConfig,
     /// Privacy settings.
     pub privacy: PrivacyConfig,
+    /// The flow table.
+    pub flows: FlowsConfig,
     /// Batching and queueing.
     pub pipeline: PipelineConfig,
     /// Record outputs.
@@ -231,6 +233,22 @@ pub struct PseudonymizeConfig {
 /// Minimum pseudonymisation key length.
 pub const MIN_PSEUDONYM_KEY_BYTES: usize = 16;
 
+/// The flow table: timeouts and size.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct FlowsConfig {
+    /// Idle timeout.
+    #[serde(rename = "idle_timeout_secs", serialize_with = "ser_secs")]
+    pub idle_timeout: Duration,
+    /// Active timeout.
+    #[serde(rename = "active_timeout_secs", serialize_with = "ser_secs")]
+    pub active_timeout: Duration,
+    /// Linger after FIN or RST.
+    #[serde(rename = "linger_ms", serialize_with = "ser_millis")]
+    pub linger: Duration,
+    /// Most flows held at once.
+    pub max_flows: usize,
+}
+
 /// Batching and queueing.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PipelineConfig {
@@ -374,6 +392,8 @@ impl Config {
                 scrub_urls: raw.privacy.scrub_urls,
                 pseudonymize: None,
             },
+            flows: flows(&raw::FlowsSection::default())
+                .unwrap_or_else(|_| unreachable!("defaults are valid")),
             pipeline: PipelineConfig {
                 batch_size: raw::default_batch_size() as usize,
                 queue_batches: raw::default_queue_batches() as usize,
@@ -571,6 +591,7 @@ impl Resolver<'_> {
             records: records(&raw.records)?,
             enrichment: self.enrichment(&raw.enrichment)?,
             privacy: self.privacy(&raw.privacy)?,
+            flows: flows(&raw.flows)?,
             pipeline: pipeline(&raw.pipeline)?,
             outputs: self.outputs(&raw.outputs)?,
             listeners: listeners(&raw.listeners)?,
@@ -841,6 +862,29 @@ fn records(raw: &[RecordName]) -> Result<RecordKinds, Invalid> {
         kinds.insert(kind);
     }
     Ok(kinds)
+}
+
+fn flows(raw: &raw::FlowsSection) -> Result<FlowsConfig, Invalid> {
+    let secs = |key: &str, v: u32| -> Result<Duration, Invalid> {
+        if (1..=86_400).contains(&v) {
+            Ok(Duration::from_secs(u64::from(v)))
+        } else {
+            Err(invalid(key, format!("{v} is out of range 1..=86400")))
+        }
+    };
+    if raw.linger_ms > 60_000 {
+        return Err(invalid(
+            "flows.linger_ms",
+            format!("{} is out of range 0..=60000", raw.linger_ms),
+        ));
+    }
+    Ok(FlowsConfig {
+        idle_timeout: secs("flows.idle_timeout_secs", raw.idle_timeout_secs)?,
+        active_timeout: secs("flows.active_timeout_secs", raw.active_timeout_secs)?,
+        linger: Duration::from_millis(u64::from(raw.linger_ms)),
+        max_flows: usize::try_from(positive("flows.max_flows", raw.max_flows)?)
+            .map_err(|_| invalid("flows.max_flows", "too large"))?,
+    })
 }
 
 fn pipeline(raw: &raw::PipelineSection) -> Result<PipelineConfig, Invalid> {
@@ -1272,6 +1316,14 @@ mod tests {
         assert_err(
             "records: []\n",
             "t.yaml:1:10: records: must name at least one",
+        );
+        assert_err(
+            "flows:\n  idle_timeout_secs: 0\n",
+            "t.yaml:2:22: flows.idle_timeout_secs: 0 is out of range 1..=86400",
+        );
+        assert_err(
+            "flows:\n  max_flows: 0\n",
+            "t.yaml:2:14: flows.max_flows: must be greater than 0",
         );
         assert_err(
             "pipeline:\n  queue_batches: 0\n",

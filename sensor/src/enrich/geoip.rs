@@ -178,6 +178,19 @@ impl GeoIp {
         self.decode_errors.load(Ordering::Relaxed)
     }
 
+    /// Geo from a country code alone (names from the ISO 3166 table), for flow records whose
+    /// addresses were pseudonymised after the packet's lookup.
+    pub fn country_geo(code: &str) -> Option<Geo<'static>> {
+        let country = iso3166::country(code)?;
+        Some(Geo {
+            country_iso_code: Some(country.code),
+            country_name: Some(country.name),
+            continent_name: Some(country.continent.name()),
+            city_name: None,
+            location: None,
+        })
+    }
+
     /// Geo and AS of a public address; `None` for addresses that [`is_public`] rejects,
     /// and for fields no database has. IPv4-mapped (`::ffff:a.b.c.d`) and NAT64
     /// (`64:ff9b::a.b.c.d`) addresses are looked up as the IPv4 address they carry.

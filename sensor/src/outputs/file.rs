@@ -9,6 +9,8 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+use netsensor_schema::RecordKind;
+
 use super::Output;
 
 /// Settings of the file output.
@@ -82,7 +84,7 @@ impl Output for FileOutput {
         "file"
     }
 
-    fn write_batch(&mut self, ndjson: &[u8]) -> io::Result<()> {
+    fn write_batch(&mut self, _kind: RecordKind, ndjson: &[u8]) -> io::Result<()> {
         let rotate = self.settings.rotate_bytes;
         if rotate > 0 && self.written > 0 && self.written + ndjson.len() as u64 > rotate {
             self.rotate()?;
@@ -113,7 +115,9 @@ mod tests {
         let mut output = FileOutput::open(settings).unwrap();
         let line = format!("{{\"n\":\"{}\"}}\n", "x".repeat(40)); // 49 bytes
         for _ in 0..10 {
-            output.write_batch(line.as_bytes()).unwrap();
+            output
+                .write_batch(RecordKind::Packet, line.as_bytes())
+                .unwrap();
         }
         output.flush().unwrap();
         let current = fs::read_to_string(&path).unwrap();

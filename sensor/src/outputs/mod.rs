@@ -9,13 +9,15 @@ pub mod stdout;
 
 use std::io;
 
+use netsensor_schema::RecordKind;
+
 /// A destination for batches of NDJSON records.
 pub trait Output: Send {
     /// Name used in metrics labels and logs (e.g. `stdout`, `file`).
     fn name(&self) -> &str;
 
-    /// Writes a batch of complete NDJSON lines.
-    fn write_batch(&mut self, ndjson: &[u8]) -> io::Result<()>;
+    /// Writes a batch of complete NDJSON lines, all records of `kind`.
+    fn write_batch(&mut self, kind: RecordKind, ndjson: &[u8]) -> io::Result<()>;
 
     /// Flushes buffered data (called at shutdown and on a timer).
     fn flush(&mut self) -> io::Result<()>;

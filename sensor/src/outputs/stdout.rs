@@ -2,6 +2,8 @@
 
 use std::io::{self, BufWriter, Stdout, Write};
 
+use netsensor_schema::RecordKind;
+
 use super::Output;
 
 /// Writes records to stdout through a large buffer.
@@ -29,7 +31,7 @@ impl Output for StdoutOutput {
         "stdout"
     }
 
-    fn write_batch(&mut self, ndjson: &[u8]) -> io::Result<()> {
+    fn write_batch(&mut self, _kind: RecordKind, ndjson: &[u8]) -> io::Result<()> {
         self.writer.write_all(ndjson)
     }
 

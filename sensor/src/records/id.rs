@@ -38,6 +38,38 @@ pub fn packet_id(seed: u64, number: u64) -> EventId {
     EventId(xxh3_128_with_seed(&number.to_le_bytes(), seed))
 }
 
+/// The id of a flow record: observer, the full flow key, the flow's first-seen time and the
+/// record's position, so every interim record of a long flow has its own id.
+pub fn flow_id(observer_seed: u64, key: &[u8], first_seen_ns: i64, sequence: u32) -> EventId {
+    let mut hasher = Xxh3::with_seed(observer_seed);
+    hasher.update(b"netsensor.flow\0");
+    hasher.update(key);
+    hasher.update(&first_seen_ns.to_le_bytes());
+    hasher.update(&sequence.to_le_bytes());
+    EventId(hasher.digest128())
+}
+
+/// The seed of an observer's flow and rollup ids.
+pub fn observer_seed(observer: &str) -> u64 {
+    xxh3_64(observer.as_bytes())
+}
+
+/// The id of a rollup record: observer, interval start, dimension and key.
+pub fn rollup_id(
+    observer_seed: u64,
+    interval_start_ns: i64,
+    dimension: &str,
+    key: &str,
+) -> EventId {
+    let mut hasher = Xxh3::with_seed(observer_seed);
+    hasher.update(b"netsensor.rollup\0");
+    hasher.update(&interval_start_ns.to_le_bytes());
+    hasher.update(dimension.as_bytes());
+    hasher.update(b"\0");
+    hasher.update(key.as_bytes());
+    EventId(hasher.digest128())
+}
+
 /// A short stable hash of arbitrary bytes (file identities, test helpers).
 pub fn hash64(bytes: &[u8]) -> u64 {
     xxh3_64(bytes)

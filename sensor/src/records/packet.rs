@@ -64,6 +64,19 @@ impl PacketBuilder {
         }
     }
 
+    /// A flow recorder for the same enricher and observer.
+    pub fn flow_recorder(
+        &self,
+        settings: crate::records::FlowSettings,
+    ) -> crate::records::FlowRecorder {
+        crate::records::FlowRecorder::new(
+            settings,
+            Arc::clone(&self.enricher),
+            &self.observer_name,
+            &self.hostname,
+        )
+    }
+
     /// Decodes `frame`, builds its record and appends it to `out` as one NDJSON line.
     pub fn write_ndjson(
         &mut self,
@@ -72,6 +85,23 @@ impl PacketBuilder {
         frame: &[u8],
         out: &mut Vec<u8>,
     ) -> Result<Emitted, serde_json::Error> {
+        self.with_record(source, meta, frame, |record, error| {
+            serde_json::to_writer(&mut *out, record)?;
+            out.push(b'\n');
+            Ok(Emitted::of(record, error))
+        })
+    }
+
+    /// Decodes `frame`, builds its record and hands it to `use_record` together with the
+    /// layer that failed to decode, if any. The record borrows the builder's buffers, so it
+    /// lives only for the call; flows and rollups read what they need from it.
+    pub fn with_record<R>(
+        &mut self,
+        source: &SourceInfo,
+        meta: &FrameMeta,
+        frame: &[u8],
+        use_record: impl FnOnce(&PacketRecord<'_>, Option<Layer>) -> R,
+    ) -> R {
         let decoded = decode::decode_wire(meta.link, frame, meta.wire_len);
         let mut error = decoded.error;
         self.scratch.clear();
@@ -95,11 +125,11 @@ impl PacketBuilder {
                 type_: "sensor",
                 product: "netsensor",
                 version: env!("CARGO_PKG_VERSION"),
-                ingress: Ingress {
+                ingress: Some(Ingress {
                     interface: Interface {
                         name: &source.interface,
                     },
-                },
+                }),
             },
             source,
             meta,
@@ -107,15 +137,19 @@ impl PacketBuilder {
             &app,
             &self.scratch,
         );
-        let emitted = Emitted {
+        use_record(&record, error)
+    }
+}
+
+impl Emitted {
+    /// The summary facts of `record`.
+    pub fn of(record: &PacketRecord<'_>, error: Option<Layer>) -> Self {
+        Emitted {
             transport: record.network.transport,
             service: record.netsensor.service,
             countries: [country(&record.source), country(&record.destination)],
             error,
-        };
-        serde_json::to_writer(&mut *out, &record)?;
-        out.push(b'\n');
-        Ok(emitted)
+        }
     }
 }
 
@@ -198,12 +232,12 @@ fn build<'a>(
     };
     let mut related = Related::default();
     let mut ns = Netsensor {
-        packet: PacketDetails {
+        packet: Some(PacketDetails {
             number: meta.number,
             captured_length: meta.cap_len,
             truncated: meta.cap_len < meta.wire_len,
             size_class: size_class(wire_len),
-        },
+        }),
         ..Netsensor::default()
     };
     if let Some(&outer) = decoded.vlans.first() {
@@ -342,6 +376,7 @@ fn transport_details<'a>(
                     .filter(|(bit, _)| tcp.flags & bit != 0)
                     .map(|&(_, name)| name)
                     .collect(),
+                flag_bits: tcp.flags,
                 seq: tcp.seq,
                 ack: tcp.ack,
                 window: tcp.window,

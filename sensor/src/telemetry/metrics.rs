@@ -156,6 +156,21 @@ pub const START_TIME: MetricDef = MetricDef {
     help: "Time the sensor started, in seconds since the Unix epoch",
 };
 
+/// `netsensor_flows_evicted_total`
+pub const FLOWS_EVICTED: MetricDef = MetricDef {
+    name: "netsensor_flows_evicted_total",
+    kind: MetricKind::Counter,
+    labels: &[],
+    help: "Flows exported early because the flow table was full",
+};
+/// `netsensor_flows_active`
+pub const FLOWS_ACTIVE: MetricDef = MetricDef {
+    name: "netsensor_flows_active",
+    kind: MetricKind::Gauge,
+    labels: &[],
+    help: "Flows held in the flow table",
+};
+
 /// Every metric the sensor exports, in the order of the `/metrics` page.
 pub const METRICS: &[MetricDef] = &[
     BUILD_INFO,
@@ -172,6 +187,8 @@ pub const METRICS: &[MetricDef] = &[
     OUTPUT_RECORDS,
     OUTPUT_BYTES,
     OUTPUT_UP,
+    FLOWS_EVICTED,
+    FLOWS_ACTIVE,
 ];
 
 /// Why a frame was lost before decoding (`reason` label of `netsensor_packets_dropped_total`).
@@ -281,6 +298,8 @@ struct Inner {
     output_records: Labelled<Counter>,
     output_bytes: Labelled<Counter>,
     output_up: Labelled<Gauge>,
+    flows_evicted: Labelled<Counter>,
+    flows_active: Labelled<Gauge>,
 }
 
 /// Registers `def` as a labelled family.
@@ -346,6 +365,8 @@ impl Metrics {
             output_records: family(r, &OUTPUT_RECORDS),
             output_bytes: family(r, &OUTPUT_BYTES),
             output_up: family(r, &OUTPUT_UP),
+            flows_evicted: family(r, &FLOWS_EVICTED),
+            flows_active: family(r, &FLOWS_ACTIVE),
             registry,
         };
         inner.build_info.with(&[version]).set(1);
@@ -359,6 +380,8 @@ impl Metrics {
         for kind in RecordKind::ALL {
             inner.records.with(&[kind.name()]);
         }
+        inner.flows_evicted.with(&[]);
+        inner.flows_active.with(&[]);
         Metrics {
             inner: Arc::new(inner),
         }
@@ -424,6 +447,16 @@ impl Metrics {
     /// `netsensor_output_up{output}`.
     pub fn output_up(&self, output: &str) -> Gauge {
         self.inner.output_up.with(&[output])
+    }
+
+    /// `netsensor_flows_evicted_total`.
+    pub fn flows_evicted(&self) -> Counter {
+        self.inner.flows_evicted.with(&[])
+    }
+
+    /// `netsensor_flows_active`.
+    pub fn flows_active(&self) -> Gauge {
+        self.inner.flows_active.with(&[])
     }
 
     /// Every handle one capture needs, all series created at zero. Call once per capture.

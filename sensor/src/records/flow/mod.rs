@@ -1,0 +1,297 @@
+//! Flow records: a bidirectional flow table fed from packet records, and the ECS flow
+//! records it exports (see [`table`] for when records are emitted and what they count).
+
+pub mod key;
+pub mod table;
+pub mod tcp;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use arrayvec::ArrayVec;
+use netsensor_schema::{
+    Endpoint as EcsEndpoint, Event, FlowDetails, FlowRecord, Ingress, InnerVlan, KeywordNumber,
+    Netsensor, Network, Observer, OsGuess, PacketRecord, Related, SideService, Timestamp, Vlan,
+    VlanIds,
+};
+
+use crate::decode::tcp_flags;
+use crate::enrich::community_id::{community_id, icmp_ports};
+use crate::enrich::os_guess::OS_SIGNATURES;
+use crate::enrich::service::{is_insecure, port_service, server_service};
+use crate::enrich::{Enricher, GeoIp};
+use crate::records::id::{flow_id, observer_seed};
+use crate::records::packet::transport_name;
+use key::{Endpoint, FlowKey, Side};
+pub use table::{EndReason, FlowCounters, FlowExport, FlowSettings, FlowTable};
+use table::{FlowFacts, FlowPacket, APP_PROTOCOLS};
+
+/// Keeps the flow table and turns its exports into NDJSON flow records.
+#[derive(Debug)]
+pub struct FlowRecorder {
+    table: FlowTable,
+    exports: Vec<FlowExport>,
+    enricher: Arc<Enricher>,
+    observer_name: String,
+    hostname: String,
+    id_seed: u64,
+}
+
+impl FlowRecorder {
+    /// A recorder for the given observer.
+    pub fn new(
+        settings: FlowSettings,
+        enricher: Arc<Enricher>,
+        observer: &str,
+        host: &str,
+    ) -> Self {
+        FlowRecorder {
+            table: FlowTable::new(settings),
+            exports: Vec::new(),
+            enricher,
+            observer_name: observer.to_owned(),
+            hostname: host.to_owned(),
+            id_seed: observer_seed(observer),
+        }
+    }
+
+    /// Accounts a packet record (non-IP records are ignored).
+    pub fn observe(&mut self, record: &PacketRecord<'_>) {
+        if let Some(packet) = flow_packet(record) {
+            self.table.observe(&packet, &mut self.exports);
+        }
+    }
+
+    /// Exports what is due at `now_ns` (packet time on replay, wall clock live).
+    pub fn expire(&mut self, now_ns: i64) {
+        self.table.expire(now_ns, &mut self.exports);
+    }
+
+    /// Exports every open flow as final.
+    pub fn flush_all(&mut self, reason: EndReason) {
+        self.table.flush_all(reason, &mut self.exports);
+    }
+
+    /// Counters of the table.
+    pub fn counters(&self) -> FlowCounters {
+        self.table.counters()
+    }
+
+    /// Flows currently held.
+    pub fn len(&self) -> usize {
+        self.table.len()
+    }
+
+    /// True when no flow is held.
+    pub fn is_empty(&self) -> bool {
+        self.table.is_empty()
+    }
+
+    /// Takes the records exported so far.
+    pub fn drain(&mut self) -> std::vec::Drain<'_, FlowExport> {
+        self.exports.drain(..)
+    }
+
+    /// Writes the records exported so far to `out` as NDJSON; returns how many.
+    pub fn write_ndjson(&mut self, out: &mut Vec<u8>) -> Result<usize, serde_json::Error> {
+        let count = self.exports.len();
+        for export in &self.exports {
+            let record = flow_record(
+                export,
+                &self.enricher,
+                Observer {
+                    name: &self.observer_name,
+                    hostname: &self.hostname,
+                    type_: "sensor",
+                    product: "netsensor",
+                    version: env!("CARGO_PKG_VERSION"),
+                    ingress: None::<Ingress<'_>>,
+                },
+                self.id_seed,
+            );
+            serde_json::to_writer(&mut *out, &record)?;
+            out.push(b'\n');
+        }
+        self.exports.clear();
+        Ok(count)
+    }
+}
+
+/// What the flow table needs from a packet record.
+fn flow_packet(record: &PacketRecord<'_>) -> Option<FlowPacket> {
+    let (src_ip, dst_ip) = (record.source.ip?, record.destination.ip?);
+    let protocol = u8::try_from(record.network.iana_number?.0).ok()?;
+    let ns = &record.netsensor;
+    let (src_port, dst_port) = match (&ns.icmp, record.source.port, record.destination.port) {
+        (Some(icmp), ..) => {
+            let (sport, dport, _) = icmp_ports(src_ip.is_ipv6(), icmp.type_, icmp.code);
+            (sport, dport)
+        }
+        (None, Some(sport), Some(dport)) => (sport, dport),
+        _ => (0, 0),
+    };
+    let vlan = |v: Option<&Vlan>| v.map_or(0, |v| v.id.0 as u16);
+    let vlans = [
+        vlan(record.network.vlan.as_ref()),
+        vlan(record.network.inner.map(|i| i.vlan).as_ref()),
+    ];
+    let (key, side) = FlowKey::new(
+        Endpoint::new(src_ip, src_port),
+        Endpoint::new(dst_ip, dst_port),
+        protocol,
+        src_ip.is_ipv6(),
+        vlans,
+    );
+    let mut facts = FlowFacts::default();
+    if let Some(protocol) = record.network.protocol {
+        facts.app_protocol = APP_PROTOCOLS
+            .iter()
+            .position(|p| *p == protocol)
+            .map_or(0, |i| i as u8 + 1);
+    }
+    let sender = usize::from(side == Side::High);
+    if let Some(os) = &ns.os {
+        facts.os[sender] = OS_SIGNATURES
+            .iter()
+            .position(|s| s.name == os.name)
+            .map_or(0, |i| (i + 1) as u8);
+    }
+    let code = |endpoint: &EcsEndpoint<'_>| {
+        endpoint
+            .geo
+            .as_ref()
+            .and_then(|g| g.country_iso_code)
+            .and_then(|c| c.as_bytes().try_into().ok())
+            .unwrap_or([0, 0])
+    };
+    facts.countries[sender] = code(&record.source);
+    facts.countries[sender ^ 1] = code(&record.destination);
+    Some(FlowPacket {
+        key,
+        side,
+        time_ns: record.timestamp.0,
+        bytes: record.network.bytes,
+        tcp: ns
+            .tcp
+            .as_ref()
+            .map(|t| (t.flag_bits, t.seq, t.ack, t.payload_length)),
+        facts,
+    })
+}
+
+/// Builds the ECS flow record of one export.
+fn flow_record<'a>(
+    export: &FlowExport,
+    enricher: &'a Enricher,
+    observer: Observer<'a>,
+    id_seed: u64,
+) -> FlowRecord<'a> {
+    let key = &export.key;
+    let init_side = export.initiator;
+    let (init, resp) = (key.endpoint(init_side), key.endpoint(init_side.other()));
+    let (init_ip, resp_ip) = (init.ip(key.v6), resp.ip(key.v6));
+    let icmp = matches!(key.protocol, 1 | 58);
+    let has_ports = matches!(key.protocol, 6 | 17 | 132);
+    let country_index = |side: Side| usize::from(side == Side::High);
+    let endpoint = |ip: IpAddr, port: u16, side: Side, dir: usize| {
+        let (geo, asn) = if enricher.pseudonymizer.is_none() {
+            enricher.geoip.lookup(ip)
+        } else {
+            let code = export.facts.countries[country_index(side)];
+            let geo = std::str::from_utf8(&code).ok().and_then(GeoIp::country_geo);
+            (geo, None)
+        };
+        EcsEndpoint {
+            ip: Some(ip),
+            port: has_ports.then_some(port),
+            mac: None,
+            bytes: Some(export.bytes[dir]),
+            packets: Some(export.packets[dir]),
+            geo,
+            as_: asn,
+        }
+    };
+    let app_protocol = usize::from(export.facts.app_protocol)
+        .checked_sub(1)
+        .and_then(|i| APP_PROTOCOLS.get(i).copied());
+    let service = has_ports
+        .then(|| server_service(key.protocol, init.port, resp.port).map(|(s, _)| s))
+        .flatten();
+    let side_service = |port| {
+        has_ports
+            .then(|| port_service(key.protocol, port))
+            .flatten()
+            .map(|service| SideService { service })
+    };
+    let os = usize::from(export.facts.os[country_index(init_side)])
+        .checked_sub(1)
+        .and_then(|i| OS_SIGNATURES.get(i))
+        .map(|sig| OsGuess { name: sig.name });
+    let ports = (has_ports || icmp).then_some((init.port, resp.port));
+    let vlan_ids: ArrayVec<KeywordNumber, { netsensor_schema::MAX_VLAN_TAGS }> = key
+        .vlans
+        .iter()
+        .take_while(|&&id| id != 0)
+        .map(|&id| KeywordNumber(u32::from(id)))
+        .collect();
+    let mut related = Related::default();
+    related.ip.push(init_ip);
+    if resp_ip != init_ip {
+        related.ip.push(resp_ip);
+    }
+    let (start, end) = (Timestamp(export.span.0), Timestamp(export.span.1));
+    FlowRecord {
+        timestamp: start,
+        event: Event::flow(
+            flow_id(id_seed, &key.id_bytes(), export.first_seen, export.sequence),
+            start,
+            end,
+            export.reason.is_final(),
+        ),
+        observer,
+        network: Network {
+            type_: Some(if key.v6 { "ipv6" } else { "ipv4" }),
+            transport: Some(transport_name(key.protocol)),
+            iana_number: Some(KeywordNumber(u32::from(key.protocol))),
+            protocol: app_protocol,
+            direction: "unknown",
+            bytes: export.bytes[0] + export.bytes[1],
+            packets: export.packets[0] + export.packets[1],
+            community_id: Some(community_id(
+                enricher.community_id_seed,
+                init_ip,
+                resp_ip,
+                key.protocol,
+                ports,
+            )),
+            vlan: vlan_ids.first().map(|&id| Vlan { id }),
+            inner: vlan_ids.get(1).map(|&id| InnerVlan { vlan: Vlan { id } }),
+        },
+        source: endpoint(init_ip, init.port, init_side, 0),
+        destination: endpoint(resp_ip, resp.port, init_side.other(), 1),
+        related,
+        netsensor: Netsensor {
+            service,
+            source: side_service(init.port),
+            destination: side_service(resp.port),
+            vlan: (!vlan_ids.is_empty()).then(|| VlanIds {
+                ids: vlan_ids.clone(),
+            }),
+            os,
+            insecure: is_insecure(service, app_protocol),
+            flow: Some(FlowDetails {
+                state: export.state,
+                last: export.reason.is_final(),
+                start: Timestamp(export.first_seen),
+                sequence: export.sequence,
+                end_reason: export.reason.as_str(),
+                tcp_flags: tcp_flags::NAMES
+                    .iter()
+                    .filter(|(bit, _)| export.tcp_flags & bit != 0)
+                    .map(|&(_, name)| name)
+                    .collect(),
+            }),
+            ..Netsensor::default()
+        },
+    }
+}

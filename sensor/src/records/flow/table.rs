@@ -1,0 +1,402 @@
+//! The flow table: bounded, keyed by the bidirectional 5-tuple plus VLAN tags.
+//!
+//! Each entry counts packets and bytes per direction since the flow's previous record, so
+//! summing any counter over a flow's records never double counts. Records are exported:
+//! - at the end of a TCP connection (both FINs acknowledged, or a RST), after a short
+//!   linger that catches the last ACKs and retransmitted RSTs;
+//! - when the flow has been idle for the idle timeout;
+//! - as an interim record at each active timeout of a long flow;
+//! - early, when the table is full: the oldest idle flows are evicted.
+//!
+//! Time is the packets' time on replay and the wall clock live, so replaying an old
+//! capture gives the same records as watching it live.
+
+use std::collections::HashMap;
+
+use super::key::{FlowKey, Side};
+use super::tcp::{TcpState, TcpTracker};
+
+/// Why a flow record was emitted (`netsensor.flow.end_reason`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndReason {
+    /// TCP connection closed by FINs.
+    Fin,
+    /// TCP connection reset.
+    Rst,
+    /// No packet for the idle timeout.
+    IdleTimeout,
+    /// Interim record of a long flow.
+    ActiveTimeout,
+    /// Exported early because the table was full.
+    Evicted,
+    /// The replayed input ended.
+    EndOfInput,
+    /// The sensor stopped.
+    Shutdown,
+}
+
+impl EndReason {
+    /// The value of `netsensor.flow.end_reason`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            EndReason::Fin => "fin",
+            EndReason::Rst => "rst",
+            EndReason::IdleTimeout => "idle_timeout",
+            EndReason::ActiveTimeout => "active_timeout",
+            EndReason::Evicted => "evicted",
+            EndReason::EndOfInput => "end_of_input",
+            EndReason::Shutdown => "shutdown",
+        }
+    }
+
+    /// True for every reason but the interim active timeout.
+    pub const fn is_final(self) -> bool {
+        !matches!(self, EndReason::ActiveTimeout)
+    }
+}
+
+/// Timeouts and size of the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FlowSettings {
+    /// A flow without packets for this long ends (ns).
+    pub idle_timeout_ns: i64,
+    /// A long flow emits an interim record this often (ns).
+    pub active_timeout_ns: i64,
+    /// How long a closed or reset connection stays to absorb its last packets (ns).
+    pub linger_ns: i64,
+    /// Most flows held at once.
+    pub max_flows: usize,
+}
+
+impl Default for FlowSettings {
+    fn default() -> Self {
+        FlowSettings {
+            idle_timeout_ns: 30_000_000_000,
+            active_timeout_ns: 300_000_000_000,
+            linger_ns: 1_000_000_000,
+            max_flows: 262_144,
+        }
+    }
+}
+
+/// What the table learns from one packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FlowPacket {
+    /// The flow key.
+    pub key: FlowKey,
+    /// The side that sent the packet.
+    pub side: Side,
+    /// Capture time (ns).
+    pub time_ns: i64,
+    /// Wire length.
+    pub bytes: u64,
+    /// TCP flags, seq, ack and payload length (TCP only).
+    pub tcp: Option<(u8, u32, u32, u32)>,
+    /// Small facts kept with the flow (set from the first packet that carries them).
+    pub facts: FlowFacts,
+}
+
+/// Facts a flow record reports beyond counts, compact to keep the table small.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FlowFacts {
+    /// Index+1 of the application protocol in [`APP_PROTOCOLS`] (0: unknown).
+    pub app_protocol: u8,
+    /// Index+1 in the OS signature table of the OS guess of the low and high endpoints
+    /// (0: none).
+    pub os: [u8; 2],
+    /// Country codes of the low and high endpoints (`[0, 0]`: unknown).
+    pub countries: [[u8; 2]; 2],
+}
+
+/// Application protocols a flow can report, in `FlowFacts::app_protocol` order.
+pub const APP_PROTOCOLS: [&str; 5] = ["dns", "mdns", "llmnr", "tls", "http"];
+
+/// One flow's state. Counters are indexed by direction: 0 initiator, 1 responder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FlowEntry {
+    first_seen: i64,
+    last_seen: i64,
+    span_start: i64,
+    /// Set when the connection ended; the final record is emitted after the linger.
+    ended_at: i64,
+    bytes: [u64; 2],
+    packets: [u32; 2],
+    sequence: u32,
+    initiator: Side,
+    tcp_flags: u8,
+    end: Option<EndReason>,
+    tcp: TcpTracker,
+    facts: FlowFacts,
+}
+
+/// One exported flow record's data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FlowExport {
+    /// The flow key.
+    pub key: FlowKey,
+    /// The side that started the flow (first packet; SYN sender for TCP).
+    pub initiator: Side,
+    /// When the flow was first seen.
+    pub first_seen: i64,
+    /// Start and end of the span the counts cover.
+    pub span: (i64, i64),
+    /// Bytes sent by initiator and responder in the span.
+    pub bytes: [u64; 2],
+    /// Packets sent by initiator and responder in the span.
+    pub packets: [u64; 2],
+    /// Position among the flow's records.
+    pub sequence: u32,
+    /// Why the record was emitted.
+    pub reason: EndReason,
+    /// Reported state.
+    pub state: &'static str,
+    /// Union of TCP flags seen over the whole flow.
+    pub tcp_flags: u8,
+    /// Protocol, OS and country facts.
+    pub facts: FlowFacts,
+}
+
+/// Counters the pipeline turns into metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FlowCounters {
+    /// Flows exported early because the table was full.
+    pub evicted: u64,
+    /// Flow records exported.
+    pub exported: u64,
+}
+
+/// The bounded flow table.
+#[derive(Debug)]
+pub struct FlowTable {
+    settings: FlowSettings,
+    flows: HashMap<FlowKey, FlowEntry>,
+    /// Reused buffer for choosing eviction victims.
+    ages: Vec<i64>,
+    /// Next time (ns) to scan for timeouts.
+    next_scan: i64,
+    counters: FlowCounters,
+}
+
+/// How often the table is scanned for timeouts, in the table's time.
+const SCAN_INTERVAL_NS: i64 = 500_000_000;
+
+impl FlowTable {
+    /// An empty table. Its map is allocated up front so the hot path does not grow it.
+    pub fn new(settings: FlowSettings) -> Self {
+        FlowTable {
+            flows: HashMap::with_capacity(settings.max_flows.min(1 << 20)),
+            settings,
+            ages: Vec::new(),
+            next_scan: i64::MIN,
+            counters: FlowCounters::default(),
+        }
+    }
+
+    /// Flows currently held.
+    pub fn len(&self) -> usize {
+        self.flows.len()
+    }
+
+    /// True when no flow is held.
+    pub fn is_empty(&self) -> bool {
+        self.flows.is_empty()
+    }
+
+    /// Counters since the table was made.
+    pub fn counters(&self) -> FlowCounters {
+        self.counters
+    }
+
+    /// Bytes of table memory per flow slot (key, entry and the map's control byte).
+    pub const fn bytes_per_slot() -> usize {
+        std::mem::size_of::<(FlowKey, FlowEntry)>() + 1
+    }
+
+    /// Bytes of memory the table's map holds now.
+    pub fn memory_bytes(&self) -> usize {
+        self.flows.capacity() * Self::bytes_per_slot()
+    }
+
+    /// Accounts one packet; records that become due are appended to `out`.
+    pub fn observe(&mut self, packet: &FlowPacket, out: &mut Vec<FlowExport>) {
+        if let Some(entry) = self.flows.get(&packet.key) {
+            // A packet after the linger of an ended connection starts a new flow.
+            if entry.end.is_some() && packet.time_ns >= entry.ended_at + self.settings.linger_ns {
+                self.finish(packet.key, None, out);
+            }
+        }
+        if !self.flows.contains_key(&packet.key) && self.flows.len() >= self.settings.max_flows {
+            self.evict_oldest(out);
+        }
+        let entry = self.flows.entry(packet.key).or_insert_with(|| FlowEntry {
+            first_seen: packet.time_ns,
+            last_seen: packet.time_ns,
+            span_start: packet.time_ns,
+            ended_at: 0,
+            bytes: [0; 2],
+            packets: [0; 2],
+            sequence: 0,
+            initiator: initiator_of(packet),
+            tcp_flags: 0,
+            end: None,
+            tcp: TcpTracker::default(),
+            facts: FlowFacts::default(),
+        });
+        let dir = usize::from(packet.side != entry.initiator);
+        if entry.packets == [0, 0] {
+            entry.span_start = packet.time_ns;
+        }
+        entry.last_seen = entry.last_seen.max(packet.time_ns);
+        entry.bytes[dir] += packet.bytes;
+        entry.packets[dir] = entry.packets[dir].saturating_add(1);
+        merge_facts(&mut entry.facts, &packet.facts);
+        if let Some((flags, seq, ack, payload)) = packet.tcp {
+            entry.tcp_flags |= flags;
+            if entry.tcp.update(dir, flags, seq, ack, payload) && entry.end.is_none() {
+                entry.ended_at = packet.time_ns;
+                entry.end = Some(if entry.tcp.state == TcpState::Reset {
+                    EndReason::Rst
+                } else {
+                    EndReason::Fin
+                });
+            }
+        }
+        self.expire(packet.time_ns, out);
+    }
+
+    /// Exports what is due at `now_ns`: ended connections past their linger, idle flows,
+    /// and interim records of long flows. Scans at most every half second of table time.
+    pub fn expire(&mut self, now_ns: i64, out: &mut Vec<FlowExport>) {
+        if now_ns < self.next_scan {
+            return;
+        }
+        self.next_scan = now_ns.saturating_add(SCAN_INTERVAL_NS);
+        let settings = self.settings;
+        let mut exported = 0u64;
+        self.flows.retain(|key, entry| {
+            let due = if let Some(reason) = entry.end {
+                (now_ns >= entry.ended_at + settings.linger_ns).then_some(reason)
+            } else if now_ns - entry.last_seen >= settings.idle_timeout_ns {
+                Some(EndReason::IdleTimeout)
+            } else if now_ns - entry.span_start >= settings.active_timeout_ns
+                && entry.packets != [0, 0]
+            {
+                Some(EndReason::ActiveTimeout)
+            } else {
+                None
+            };
+            let Some(reason) = due else { return true };
+            if let Some(record) = export(key, entry, reason) {
+                out.push(record);
+                exported += 1;
+            }
+            !reason.is_final()
+        });
+        self.counters.exported += exported;
+    }
+
+    /// Exports every flow as final (end of input or shutdown) and empties the table.
+    pub fn flush_all(&mut self, reason: EndReason, out: &mut Vec<FlowExport>) {
+        let mut exported = 0u64;
+        for (key, mut entry) in self.flows.drain() {
+            let reason = entry.end.unwrap_or(reason);
+            if let Some(record) = export(&key, &mut entry, reason) {
+                out.push(record);
+                exported += 1;
+            }
+        }
+        self.counters.exported += exported;
+    }
+
+    /// Exports and removes one flow as final; `reason` defaults to how it ended.
+    fn finish(&mut self, key: FlowKey, reason: Option<EndReason>, out: &mut Vec<FlowExport>) {
+        if let Some(mut entry) = self.flows.remove(&key) {
+            let reason = reason.or(entry.end).unwrap_or(EndReason::IdleTimeout);
+            if let Some(record) = export(&key, &mut entry, reason) {
+                out.push(record);
+                self.counters.exported += 1;
+            }
+        }
+    }
+
+    /// Exports the oldest idle eighth of the table (at least one flow) as `evicted`.
+    fn evict_oldest(&mut self, out: &mut Vec<FlowExport>) {
+        self.ages.clear();
+        self.ages.extend(self.flows.values().map(|e| e.last_seen));
+        let victims = (self.ages.len() / 8).max(1);
+        let cutoff = *self.ages.select_nth_unstable(victims - 1).1;
+        let mut evicted = 0u64;
+        let mut left = victims;
+        self.flows.retain(|key, entry| {
+            if left == 0 || entry.last_seen > cutoff {
+                return true;
+            }
+            left -= 1;
+            let reason = entry.end.unwrap_or(EndReason::Evicted);
+            if let Some(record) = export(key, entry, reason) {
+                out.push(record);
+            }
+            evicted += 1;
+            false
+        });
+        self.counters.evicted += evicted;
+        self.counters.exported += evicted;
+    }
+}
+
+/// The initiator: the sender of the first packet, except that a SYN-ACK seen first (the
+/// SYN was missed) names the other side.
+fn initiator_of(packet: &FlowPacket) -> Side {
+    match packet.tcp {
+        Some((flags, ..)) if flags & 0x12 == 0x12 => packet.side.other(),
+        _ => packet.side,
+    }
+}
+
+fn merge_facts(kept: &mut FlowFacts, new: &FlowFacts) {
+    if kept.app_protocol == 0 {
+        kept.app_protocol = new.app_protocol;
+    }
+    for (kept, new) in kept.os.iter_mut().zip(new.os) {
+        if *kept == 0 {
+            *kept = new;
+        }
+    }
+    for (kept, new) in kept.countries.iter_mut().zip(new.countries) {
+        if *kept == [0, 0] {
+            *kept = new;
+        }
+    }
+}
+
+/// Builds the record for the span since the previous one and resets the span. An interim
+/// record with nothing in its span is skipped.
+fn export(key: &FlowKey, entry: &mut FlowEntry, reason: EndReason) -> Option<FlowExport> {
+    if !reason.is_final() && entry.packets == [0, 0] {
+        return None;
+    }
+    let state = match (reason, entry.tcp.state) {
+        (_, TcpState::Reset) => "reset",
+        (_, TcpState::Closed) => "closed",
+        (EndReason::IdleTimeout, _) => "timeout",
+        (_, state) => state.as_str(),
+    };
+    let record = FlowExport {
+        key: *key,
+        initiator: entry.initiator,
+        first_seen: entry.first_seen,
+        span: (entry.span_start, entry.last_seen),
+        bytes: entry.bytes,
+        packets: entry.packets.map(u64::from),
+        sequence: entry.sequence,
+        reason,
+        state,
+        tcp_flags: entry.tcp_flags,
+        facts: entry.facts,
+    };
+    entry.sequence += 1;
+    entry.bytes = [0; 2];
+    entry.packets = [0; 2];
+    entry.span_start = entry.last_seen;
+    Some(record)
+}
