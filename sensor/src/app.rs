@@ -25,7 +25,7 @@ use crate::outputs::stdout::StdoutOutput;
 use crate::outputs::Output;
 use crate::pipeline::{self, Processor, QueueSettings, RecordSettings, RunReport};
 use crate::records::id::live_seed;
-use crate::records::{FlowSettings, PacketBuilder};
+use crate::records::{FlowSettings, PacketBuilder, RollupSettings};
 use crate::telemetry::{self, Health, Metrics};
 
 /// Runs the parsed command line.
@@ -108,7 +108,7 @@ fn open_file_output(path: &Path, rotate_bytes: u64, keep_files: u32) -> Result<F
     .with_context(|| format!("cannot open output file {}", path.display()))
 }
 
-/// What to emit for the requested record kinds; refuses kinds this version lacks.
+/// What to emit for the requested record kinds.
 fn record_settings(
     kinds: impl IntoIterator<Item = RecordKind>,
     config: &Config,
@@ -116,14 +116,19 @@ fn record_settings(
     let mut settings = RecordSettings {
         packets: false,
         flows: None,
+        rollups: None,
     };
     for kind in kinds {
         match kind {
             RecordKind::Packet => settings.packets = true,
             RecordKind::Flow => settings.flows = Some(flow_settings(config)),
-            RecordKind::Rollup => bail!(
-                "record kind `rollup` is not available in this version; use `packet` and `flow`"
-            ),
+            RecordKind::Rollup => {
+                settings.rollups = Some(RollupSettings {
+                    interval_ns: i64::try_from(config.rollups.interval.as_nanos())
+                        .unwrap_or(i64::MAX),
+                    top_n: config.rollups.top_n,
+                })
+            }
         }
     }
     Ok(settings)

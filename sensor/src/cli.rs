@@ -115,9 +115,10 @@ pub enum SchemaFormat {
 pub enum RecordArg {
     /// One record per frame.
     Packet,
-    /// One record per flow (not yet available).
+    /// One record per flow, at its end and at each active timeout.
     Flow,
-    /// Interval rollups (not yet available).
+    /// Interval rollups: volumes by transport, service, direction, size class, country,
+    /// and the top destinations.
     Rollup,
 }
 

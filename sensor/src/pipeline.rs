@@ -25,7 +25,9 @@ use crate::capture::replay::{Replay, ReplayEvents};
 use crate::capture::FrameBatch;
 use crate::outputs::Output;
 use crate::records::packet::Emitted;
-use crate::records::{EndReason, FlowRecorder, FlowSettings, PacketBuilder};
+use crate::records::{
+    EndReason, FlowRecorder, FlowSettings, PacketBuilder, RollupSettings, Rollups,
+};
 use crate::telemetry::metrics::{CaptureMetrics, DecodeErrorCounters, Metrics, OutputMetrics};
 use crate::telemetry::Health;
 use crate::telemetry::RateLimiter;
@@ -135,6 +137,8 @@ pub struct RecordSettings {
     pub packets: bool,
     /// Track flows and emit flow records with these settings.
     pub flows: Option<FlowSettings>,
+    /// Aggregate interval rollups with these settings.
+    pub rollups: Option<RollupSettings>,
 }
 
 /// The processing side: builder, flow table, outputs and their metrics.
@@ -142,17 +146,20 @@ pub struct Processor {
     builder: PacketBuilder,
     emit_packets: bool,
     flows: Option<FlowRecorder>,
+    rollups: Option<Rollups>,
     outputs: Vec<(Box<dyn Output>, OutputMetrics)>,
     metrics: Metrics,
     health: Health,
     decode_errors: DecodeErrorCounters,
     packet_records: Counter,
     flow_records: Counter,
+    rollup_records: Counter,
     flows_evicted: Counter,
     flows_active: Gauge,
     evicted_seen: u64,
     packets_ndjson: Vec<u8>,
     flows_ndjson: Vec<u8>,
+    rollups_ndjson: Vec<u8>,
     report: RunReport,
     output_warnings: RateLimiter,
 }
@@ -179,21 +186,27 @@ impl Processor {
         let flows = records
             .flows
             .map(|settings| builder.flow_recorder(settings));
+        let rollups = records
+            .rollups
+            .map(|settings| Rollups::new(settings, builder.observer_name(), builder.hostname()));
         Processor {
             builder,
             emit_packets: records.packets,
             flows,
+            rollups,
             outputs,
             metrics: metrics.clone(),
             health: health.clone(),
             decode_errors: metrics.decode_error_counters(),
             packet_records: metrics.records(RecordKind::Packet),
             flow_records: metrics.records(RecordKind::Flow),
+            rollup_records: metrics.records(RecordKind::Rollup),
             flows_evicted: metrics.flows_evicted(),
             flows_active: metrics.flows_active(),
             evicted_seen: 0,
             packets_ndjson: Vec::with_capacity(1 << 20),
             flows_ndjson: Vec::new(),
+            rollups_ndjson: Vec::new(),
             report: RunReport {
                 summary: summary.then(Summary::default),
                 ..RunReport::default()
@@ -213,7 +226,8 @@ impl Processor {
         let mut written = 0u64;
         let mut last_time = None;
         let (emit_packets, ndjson) = (self.emit_packets, &mut self.packets_ndjson);
-        let (flows, summary) = (&mut self.flows, &mut self.report.summary);
+        let (flows, rollups) = (&mut self.flows, &mut self.rollups);
+        let summary = &mut self.report.summary;
         let decode_errors = &self.decode_errors;
         for (meta, data) in batch.iter() {
             last_time = Some(meta.timestamp_ns);
@@ -230,6 +244,9 @@ impl Processor {
                     }
                     if let Some(flows) = flows.as_mut() {
                         flows.observe(record);
+                    }
+                    if let Some(rollups) = rollups.as_mut() {
+                        rollups.observe(record);
                     }
                     if let Some(layer) = error {
                         decode_errors.inc(layer);
@@ -248,26 +265,57 @@ impl Processor {
             self.packets_ndjson = ndjson;
         }
         if let (true, Some(now)) = (packet_time, last_time) {
-            self.expire_flows(now);
+            self.expire(now);
         } else {
             self.write_flows();
+            self.write_rollups();
         }
     }
 
-    /// Exports the flows due at `now_ns` and writes their records.
-    pub fn expire_flows(&mut self, now_ns: i64) {
+    /// Exports the flows and rollup intervals due at `now_ns` and writes their records.
+    pub fn expire(&mut self, now_ns: i64) {
         if let Some(flows) = &mut self.flows {
             flows.expire(now_ns);
         }
+        if let Some(rollups) = &mut self.rollups {
+            rollups.expire(now_ns);
+        }
         self.write_flows();
+        self.write_rollups();
     }
 
-    /// Exports every open flow as final (end of input or shutdown).
-    pub fn flush_flows(&mut self, reason: EndReason) {
+    /// Exports every open flow as final and closes the current rollup interval (end of
+    /// input or shutdown).
+    pub fn flush_open(&mut self, reason: EndReason) {
         if let Some(flows) = &mut self.flows {
             flows.flush_all(reason);
         }
+        if let Some(rollups) = &mut self.rollups {
+            rollups.flush();
+        }
         self.write_flows();
+        self.write_rollups();
+    }
+
+    fn write_rollups(&mut self) {
+        let Some(rollups) = &mut self.rollups else {
+            return;
+        };
+        self.rollups_ndjson.clear();
+        let count = match rollups.write_ndjson(&mut self.rollups_ndjson) {
+            Ok(count) => count as u64,
+            Err(err) => {
+                error!(error = %err, "Rollup records could not be serialized.");
+                0
+            }
+        };
+        if count > 0 {
+            self.rollup_records.inc_by(count);
+            self.report.records += count;
+            let ndjson = std::mem::take(&mut self.rollups_ndjson);
+            self.write(RecordKind::Rollup, &ndjson, count);
+            self.rollups_ndjson = ndjson;
+        }
     }
 
     fn write_flows(&mut self) {
@@ -330,7 +378,7 @@ impl Processor {
     /// Ends the run: flows still open are exported as final with `reason`, outputs are
     /// flushed, and the report is returned.
     pub fn finish(mut self, reason: EndReason, started: Instant) -> RunReport {
-        self.flush_flows(reason);
+        self.flush_open(reason);
         self.flush();
         self.report.elapsed_secs = started.elapsed().as_secs_f64();
         self.report
@@ -479,7 +527,7 @@ pub fn run_live(
             Err(RecvTimeoutError::Disconnected) => break,
         }
         // Live flows time out by the wall clock, also when no packet arrives.
-        processor.expire_flows(wall_clock_ns());
+        processor.expire(wall_clock_ns());
     }
     for handle in threads {
         let _ = handle.join();

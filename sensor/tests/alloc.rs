@@ -1,6 +1,6 @@
 //! The hot path allocates nothing per packet once warm: decode, app-layer summaries,
-//! enrichment (GeoIP/ASN lookups included), record building and JSON serialization into a
-//! reused buffer. A counting global allocator proves it over real captures.
+//! enrichment (GeoIP/ASN lookups included), record building, JSON serialization into a
+//! reused buffer, the flow table with its flow records, and the rollups. A counting global allocator proves it over real captures.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -10,7 +10,7 @@ use std::sync::Arc;
 use netsensor::capture::offline::PcapFile;
 use netsensor::capture::{FrameBatch, SourceInfo};
 use netsensor::enrich::{Enricher, GeoIp, GeoPaths};
-use netsensor::records::PacketBuilder;
+use netsensor::records::{EndReason, FlowSettings, PacketBuilder, RollupSettings, Rollups};
 
 struct Counting;
 
@@ -102,6 +102,21 @@ fn warm_hot_path_allocates_nothing_per_packet() {
         ..Enricher::default()
     };
     let mut builder = PacketBuilder::new(Arc::new(enricher), "alloc-test", "host");
+    // Short timeouts so flows end, are exported and re-created during the runs.
+    let mut flows = builder.flow_recorder(FlowSettings {
+        idle_timeout_ns: 1_000_000_000,
+        active_timeout_ns: 5_000_000_000,
+        ..FlowSettings::default()
+    });
+    let mut flow_ndjson = Vec::new();
+    let mut rollups = Rollups::new(
+        RollupSettings {
+            interval_ns: 1_000_000_000,
+            top_n: 20,
+        },
+        "alloc-test",
+        "host",
+    );
     let fixtures = [
         "http-dns-wikipedia-mixed.pcap",
         "mixed-large-many-protocols.pcap",
@@ -139,6 +154,11 @@ fn warm_hot_path_allocates_nothing_per_packet() {
             lines += ndjson.iter().filter(|&&b| b == b'\n').count();
         }
         COUNTING.with(|c| c.set(false));
+        flows.flush_all(EndReason::EndOfInput);
+        rollups.flush();
+        flow_ndjson.clear();
+        flows.write_ndjson(&mut flow_ndjson).unwrap();
+        rollups.write_ndjson(&mut flow_ndjson).unwrap();
         lines
     };
     // Warm-up: buffers grow to their working size.

@@ -42,6 +42,9 @@ pub const KEY_PATHS: &[&str] = &[
     "privacy.scrub_urls",
     "privacy.pseudonymize",
     "privacy.pseudonymize.key",
+    "rollups",
+    "rollups.interval_ms",
+    "rollups.top_n",
     "flows",
     "flows.idle_timeout_secs",
     "flows.active_timeout_secs",
@@ -91,6 +94,8 @@ pub struct RawConfig {
     pub enrichment: EnrichmentSection,
     /// Privacy protections applied before records leave the sensor.
     pub privacy: PrivacySection,
+    /// Interval rollups.
+    pub rollups: RollupsSection,
     /// The flow table behind flow records.
     pub flows: FlowsSection,
     /// Batching and queueing between capture and output.
@@ -118,6 +123,7 @@ impl Default for RawConfig {
             records: default_records(),
             enrichment: EnrichmentSection::default(),
             privacy: PrivacySection::default(),
+            rollups: RollupsSection::default(),
             flows: FlowsSection::default(),
             pipeline: PipelineSection::default(),
             outputs: OutputsSection::default(),
@@ -276,6 +282,35 @@ impl Default for PrivacySection {
 pub struct PseudonymizeSection {
     /// HMAC key, `{ file: PATH }` or `{ env: NAME }`; at least 16 bytes.
     pub key: SecretRef,
+}
+
+/// `rollups`: interval statistics.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default, rename = "rollups section")]
+pub struct RollupsSection {
+    /// Interval length, 500..=86400000 ms.
+    pub interval_ms: u64,
+    /// Top destinations by bytes per interval, 0..=10000 (0 disables the dimension).
+    pub top_n: u32,
+}
+
+/// Default for `rollups.interval_ms`.
+pub const fn default_rollup_interval_ms() -> u64 {
+    10_000
+}
+
+/// Default for `rollups.top_n`.
+pub const fn default_top_n() -> u32 {
+    20
+}
+
+impl Default for RollupsSection {
+    fn default() -> Self {
+        RollupsSection {
+            interval_ms: default_rollup_interval_ms(),
+            top_n: default_top_n(),
+        }
+    }
 }
 
 /// `flows`: the flow table behind flow records.
@@ -569,6 +604,7 @@ mod tests {
                     key: SecretRef::Env("K".into()),
                 }),
             },
+            rollups: RollupsSection::default(),
             flows: FlowsSection::default(),
             pipeline: PipelineSection::default(),
             outputs: OutputsSection {

@@ -78,6 +78,8 @@ pub struct Config {
     pub enrichment: EnrichmentConfig,
     /// Privacy settings.
     pub privacy: PrivacyConfig,
+    /// Interval rollups.
+    pub rollups: RollupsConfig,
     /// The flow table.
     pub flows: FlowsConfig,
     /// Batching and queueing.
@@ -232,6 +234,16 @@ pub struct PseudonymizeConfig {
 
 /// Minimum pseudonymisation key length.
 pub const MIN_PSEUDONYM_KEY_BYTES: usize = 16;
+
+/// Interval rollups.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct RollupsConfig {
+    /// Interval length.
+    #[serde(rename = "interval_ms", serialize_with = "ser_millis")]
+    pub interval: Duration,
+    /// Top destinations per interval.
+    pub top_n: usize,
+}
 
 /// The flow table: timeouts and size.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -392,6 +404,8 @@ impl Config {
                 scrub_urls: raw.privacy.scrub_urls,
                 pseudonymize: None,
             },
+            rollups: rollups(&raw::RollupsSection::default())
+                .unwrap_or_else(|_| unreachable!("defaults are valid")),
             flows: flows(&raw::FlowsSection::default())
                 .unwrap_or_else(|_| unreachable!("defaults are valid")),
             pipeline: PipelineConfig {
@@ -591,6 +605,7 @@ impl Resolver<'_> {
             records: records(&raw.records)?,
             enrichment: self.enrichment(&raw.enrichment)?,
             privacy: self.privacy(&raw.privacy)?,
+            rollups: rollups(&raw.rollups)?,
             flows: flows(&raw.flows)?,
             pipeline: pipeline(&raw.pipeline)?,
             outputs: self.outputs(&raw.outputs)?,
@@ -862,6 +877,25 @@ fn records(raw: &[RecordName]) -> Result<RecordKinds, Invalid> {
         kinds.insert(kind);
     }
     Ok(kinds)
+}
+
+fn rollups(raw: &raw::RollupsSection) -> Result<RollupsConfig, Invalid> {
+    if !(500..=86_400_000).contains(&raw.interval_ms) {
+        return Err(invalid(
+            "rollups.interval_ms",
+            format!("{} is out of range 500..=86400000", raw.interval_ms),
+        ));
+    }
+    if raw.top_n > 10_000 {
+        return Err(invalid(
+            "rollups.top_n",
+            format!("{} is out of range 0..=10000", raw.top_n),
+        ));
+    }
+    Ok(RollupsConfig {
+        interval: Duration::from_millis(raw.interval_ms),
+        top_n: raw.top_n as usize,
+    })
 }
 
 fn flows(raw: &raw::FlowsSection) -> Result<FlowsConfig, Invalid> {
@@ -1316,6 +1350,10 @@ mod tests {
         assert_err(
             "records: []\n",
             "t.yaml:1:10: records: must name at least one",
+        );
+        assert_err(
+            "rollups:\n  interval_ms: 100\n",
+            "t.yaml:2:16: rollups.interval_ms: 100 is out of range 500..=86400000",
         );
         assert_err(
             "flows:\n  idle_timeout_secs: 0\n",

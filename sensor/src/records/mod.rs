@@ -3,6 +3,8 @@
 pub mod flow;
 pub mod id;
 pub mod packet;
+pub mod rollup;
 
 pub use flow::{EndReason, FlowRecorder, FlowSettings};
 pub use packet::{PacketBuilder, SourceInfo};
+pub use rollup::{RollupSettings, Rollups};

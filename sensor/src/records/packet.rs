@@ -64,6 +64,16 @@ impl PacketBuilder {
         }
     }
 
+    /// The observer name records carry.
+    pub fn observer_name(&self) -> &str {
+        &self.observer_name
+    }
+
+    /// The host name records carry.
+    pub fn hostname(&self) -> &str {
+        &self.hostname
+    }
+
     /// A flow recorder for the same enricher and observer.
     pub fn flow_recorder(
         &self,

@@ -181,10 +181,11 @@ pub struct FlowTable {
 const SCAN_INTERVAL_NS: i64 = 500_000_000;
 
 impl FlowTable {
-    /// An empty table. Its map is allocated up front so the hot path does not grow it.
+    /// An empty table. The map grows with the traffic up to `max_flows` and keeps its size
+    /// afterwards, so a warm table allocates nothing per packet.
     pub fn new(settings: FlowSettings) -> Self {
         FlowTable {
-            flows: HashMap::with_capacity(settings.max_flows.min(1 << 20)),
+            flows: HashMap::with_capacity(settings.max_flows.min(4096)),
             settings,
             ages: Vec::new(),
             next_scan: i64::MIN,
@@ -399,4 +400,85 @@ fn export(key: &FlowKey, entry: &mut FlowEntry, reason: EndReason) -> Option<Flo
     entry.packets = [0; 2];
     entry.span_start = entry.last_seen;
     Some(record)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::records::flow::key::Endpoint;
+
+    fn packet(i: u16, time_ns: i64) -> FlowPacket {
+        let (key, side) = FlowKey::new(
+            Endpoint::new([192, 0, 2, 1].into(), 10_000 + i),
+            Endpoint::new([198, 51, 100, 2].into(), 53),
+            17,
+            false,
+            [0, 0],
+        );
+        FlowPacket {
+            key,
+            side,
+            time_ns,
+            bytes: 100,
+            tcp: None,
+            facts: FlowFacts::default(),
+        }
+    }
+
+    #[test]
+    fn a_flow_slot_stays_well_under_200_bytes() {
+        let slot = FlowTable::bytes_per_slot();
+        eprintln!("flow table slot: {slot} bytes");
+        assert!(slot < 160, "{slot} bytes per flow slot");
+    }
+
+    #[test]
+    fn idle_flows_end_and_full_tables_evict_the_oldest() {
+        let settings = FlowSettings {
+            max_flows: 8,
+            ..FlowSettings::default()
+        };
+        let mut table = FlowTable::new(settings);
+        let mut out = Vec::new();
+        for i in 0..8 {
+            table.observe(&packet(i, i64::from(i)), &mut out);
+        }
+        assert!(out.is_empty());
+        table.observe(&packet(100, 10), &mut out);
+        assert_eq!(out.len(), 1, "one eighth of 8 is evicted");
+        assert_eq!(out[0].reason, EndReason::Evicted);
+        assert_eq!(out[0].key.low.port.min(out[0].key.high.port), 53);
+        assert_eq!(table.counters().evicted, 1);
+        out.clear();
+        // 30 s later every flow is idle.
+        table.expire(31_000_000_000, &mut out);
+        assert_eq!(out.len(), 8);
+        assert!(out
+            .iter()
+            .all(|r| r.reason == EndReason::IdleTimeout && r.state == "timeout"));
+        assert!(table.is_empty());
+    }
+
+    #[test]
+    fn long_flows_emit_delta_records_at_each_active_timeout() {
+        let mut table = FlowTable::new(FlowSettings::default());
+        let mut out = Vec::new();
+        let second = 1_000_000_000;
+        for t in 0..=70 {
+            table.observe(&packet(1, t * 10 * second), &mut out);
+        }
+        table.flush_all(EndReason::EndOfInput, &mut out);
+        let packets: u64 = out.iter().map(|r| r.packets[0] + r.packets[1]).sum();
+        assert_eq!(packets, 71, "deltas never double count");
+        assert!(out.len() >= 3);
+        assert!(out[..out.len() - 1]
+            .iter()
+            .all(|r| r.reason == EndReason::ActiveTimeout));
+        assert_eq!(out.last().map(|r| r.reason), Some(EndReason::EndOfInput));
+        let sequences: Vec<u32> = out.iter().map(|r| r.sequence).collect();
+        assert_eq!(sequences, (0..out.len() as u32).collect::<Vec<_>>());
+        for pair in out.windows(2) {
+            assert!(pair[0].span.1 <= pair[1].span.0, "spans do not overlap");
+        }
+    }
 }
