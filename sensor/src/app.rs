@@ -333,6 +333,11 @@ fn run_live(args: RunArgs) -> Result<ExitCode> {
             local_macs: live::interface_mac(&capture.interface)
                 .into_iter()
                 .collect(),
+            fixed_direction: match capture.direction {
+                config::Direction::In => Some("ingress"),
+                config::Direction::Out => Some("egress"),
+                config::Direction::InOut => None,
+            },
         });
         info!(interface = %capture.interface, "Capture opened.");
         captures.push((opened, source));

@@ -403,6 +403,8 @@ pub fn run_replay(
         .set(queue.queue_batches as i64);
     let batch_frames = queue.batch_frames;
     let capture_metrics = processor.metrics.capture("replay");
+    processor.health.register_capture("replay");
+    processor.health.set_capture_up("replay", true);
     let producer_stop = Arc::clone(&stop);
     let producer = std::thread::Builder::new()
         .name("replay".into())
@@ -432,6 +434,7 @@ pub fn run_replay(
             .unwrap_or_else(|_| vec!["replay thread panicked".into()]),
         Err(err) => vec![format!("cannot start the replay thread: {err}")],
     };
+    processor.health.set_capture_up("replay", false);
     let mut report = processor.finish(EndReason::EndOfInput, started);
     report.file_errors = file_errors;
     report

@@ -61,6 +61,7 @@ fn batches(name: &str, size: usize) -> Vec<FrameBatch> {
         interface: name.to_owned(),
         id_seed: file.identity(),
         local_macs: Vec::new(),
+        fixed_direction: None,
     });
     let mut out = Vec::new();
     let mut batch = FrameBatch::with_capacity(size);

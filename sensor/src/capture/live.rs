@@ -3,7 +3,9 @@
 //! One [`LiveCapture`] per configured interface, each read by its own thread. The kernel's
 //! drop counters (`pcap_stats`) are read on every batch flush and reported as deltas.
 
+use std::os::fd::AsRawFd;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use pcap::{Active, Capture, Direction as PcapDirection, Precision};
 use thiserror::Error;
@@ -46,7 +48,7 @@ pub struct LiveSettings {
 #[derive(Debug, Error)]
 pub enum LiveError {
     /// libpcap refused to open the interface.
-    #[error("cannot open interface {interface}: {source} (the sensor needs CAP_NET_RAW, and CAP_NET_ADMIN for promiscuous mode)")]
+    #[error("cannot open interface {interface} (the sensor needs CAP_NET_RAW)")]
     Open {
         /// Interface name.
         interface: String,
@@ -54,7 +56,7 @@ pub enum LiveError {
         source: pcap::Error,
     },
     /// The BPF filter does not compile.
-    #[error("capture filter for {interface} does not compile: {filter:?}: {source}")]
+    #[error("capture filter for {interface} does not compile: {filter:?}")]
     Filter {
         /// Interface name.
         interface: String,
@@ -64,7 +66,7 @@ pub enum LiveError {
         source: pcap::Error,
     },
     /// Setting the direction failed.
-    #[error("cannot set capture direction on {interface}: {source}")]
+    #[error("cannot set capture direction on {interface}")]
     Direction {
         /// Interface name.
         interface: String,
@@ -72,7 +74,7 @@ pub enum LiveError {
         source: pcap::Error,
     },
     /// Reading failed.
-    #[error("reading from {interface} failed: {source}")]
+    #[error("reading from {interface} failed")]
     Read {
         /// Interface name.
         interface: String,
@@ -142,6 +144,9 @@ impl LiveCapture {
                     source,
                 })?;
         }
+        // libpcap 1.10 on Linux does not return on the read timeout while no packet
+        // arrives, so the capture is non-blocking and `fill` waits with poll(2) itself.
+        let capture = capture.setnonblock().map_err(open_err)?;
         let link = LinkType::from_linktype(capture.get_datalink().0 as u32);
         let max_frame = read_sys(&interface, "mtu").map(|mtu| mtu + 18);
         Ok(LiveCapture {
@@ -168,6 +173,8 @@ impl LiveCapture {
     /// Returns the number of frames added.
     pub fn fill(&mut self, batch: &mut FrameBatch, max_frames: usize) -> Result<usize, LiveError> {
         let mut added = 0;
+        let deadline =
+            Instant::now() + Duration::from_millis(u64::from(self.settings.timeout_ms.max(1)));
         while added < max_frames {
             match self.capture.next_packet() {
                 Ok(packet) => {
@@ -189,7 +196,21 @@ impl LiveCapture {
                     batch.push(meta, packet.data);
                     added += 1;
                 }
-                Err(pcap::Error::TimeoutExpired) => break,
+                Err(pcap::Error::TimeoutExpired) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        break;
+                    }
+                    let wait_ms = i32::try_from((deadline - now).as_millis()).unwrap_or(i32::MAX);
+                    let mut ready = libc::pollfd {
+                        fd: self.capture.as_raw_fd(),
+                        events: libc::POLLIN,
+                        revents: 0,
+                    };
+                    // SAFETY: `ready` is one valid pollfd and the count is 1. An error or
+                    // a timeout just leads to the next non-blocking read.
+                    unsafe { libc::poll(&mut ready, 1, wait_ms.max(1)) };
+                }
                 Err(source) => {
                     return Err(LiveError::Read {
                         interface: self.settings.interface.clone(),

@@ -74,6 +74,9 @@ pub struct SourceInfo {
     pub id_seed: u64,
     /// MAC addresses of the capture interface, for `network.direction`.
     pub local_macs: Vec<[u8; 6]>,
+    /// `ingress` or `egress` when the capture only sees one direction (`direction: in`
+    /// or `out`), which then holds for every frame, multicast and broadcast included.
+    pub fixed_direction: Option<&'static str>,
 }
 
 /// A batch of frames from one source: the bytes of all frames back to back plus each

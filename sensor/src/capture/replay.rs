@@ -92,6 +92,7 @@ impl Replay {
                 interface: file_label(&path),
                 id_seed: replay_seed(&self.observer, file.identity()),
                 local_macs: Vec::new(),
+                fixed_direction: None,
             });
             if !self.replay_file(&mut file, &source, batch_frames, stop, events) {
                 return;

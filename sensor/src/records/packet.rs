@@ -445,6 +445,9 @@ fn flow_id(
 }
 
 fn direction(source: &SourceInfo, decoded: &Decoded<'_>) -> &'static str {
+    if let Some(fixed) = source.fixed_direction {
+        return fixed;
+    }
     let local = |mac: Option<[u8; 6]>| mac.is_some_and(|mac| source.local_macs.contains(&mac));
     if local(decoded.link.src_mac) {
         return "egress";

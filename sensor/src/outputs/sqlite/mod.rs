@@ -22,6 +22,8 @@
 
 pub mod http;
 pub mod query;
+#[cfg(test)]
+mod tests;
 mod time;
 
 use std::borrow::Cow;
@@ -32,7 +34,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use netsensor_schema::RecordKind;
-use rusqlite::{params, Connection, OpenOptions as _};
+use rusqlite::{params, Connection};
 use serde::de::{Deserializer, Visitor};
 use serde::Deserialize;
 
@@ -201,10 +203,12 @@ impl SqliteOutput {
     /// malformed.
     fn store_batch(&mut self, kind: RecordKind, ndjson: &[u8]) -> Result<u64, StoreError> {
         let path = &self.settings.path;
-        let sqlite = |what| move |source| StoreError::Sqlite {
-            path: path.clone(),
-            what,
-            source,
+        let sqlite = |what| {
+            move |source| StoreError::Sqlite {
+                path: path.clone(),
+                what,
+                source,
+            }
         };
         let tx = self
             .conn
@@ -265,10 +269,12 @@ impl SqliteOutput {
     /// Applies both retention rules now; returns the rows deleted.
     fn enforce_retention(&mut self, now_ns: i64) -> Result<u64, StoreError> {
         let path = &self.settings.path;
-        let sqlite = |what| move |source| StoreError::Sqlite {
-            path: path.clone(),
-            what,
-            source,
+        let sqlite = |what| {
+            move |source| StoreError::Sqlite {
+                path: path.clone(),
+                what,
+                source,
+            }
         };
         let mut deleted = 0u64;
         if self.settings.retention_secs > 0 {
@@ -286,14 +292,13 @@ impl SqliteOutput {
                     .unwrap_or(i64::MAX)
                     .saturating_mul(1_000_000_000);
                 let cutoff = newest.min(now_ns).saturating_sub(keep_ns);
-                deleted += self
-                    .delete_before(cutoff)
+                deleted += delete_before(&mut self.conn, cutoff)
                     .map_err(sqlite("delete rows past retention_secs"))?;
             }
         }
         if self.settings.max_bytes > 0 {
             let mut slices = 0;
-            while self.used_bytes().map_err(sqlite("measure the database"))?
+            while used_bytes(&self.conn).map_err(sqlite("measure the database"))?
                 > self.settings.max_bytes
                 && slices < MAX_SIZE_SLICES
             {
@@ -312,38 +317,16 @@ impl SqliteOutput {
                     break;
                 };
                 let slice = (newest.saturating_sub(oldest) / 20).max(1);
-                deleted += self
-                    .delete_before(oldest.saturating_add(slice))
+                deleted += delete_before(&mut self.conn, oldest.saturating_add(slice))
                     .map_err(sqlite("delete the oldest rows over max_bytes"))?;
             }
         }
         if deleted > 0 {
-            self.conn
-                .execute_batch("PRAGMA incremental_vacuum;")
+            incremental_vacuum(&self.conn)
                 .map_err(sqlite("return free pages (incremental_vacuum)"))?;
         }
         self.stats.retention_deleted += deleted;
         Ok(deleted)
-    }
-
-    /// Deletes the rows that started before `cutoff_ns`, in one transaction.
-    fn delete_before(&mut self, cutoff_ns: i64) -> rusqlite::Result<u64> {
-        let tx = self.conn.transaction()?;
-        let flows = tx.execute("DELETE FROM flows WHERE ts_start < ?1", [cutoff_ns])?;
-        let rollups = tx.execute("DELETE FROM rollups WHERE ts_start < ?1", [cutoff_ns])?;
-        tx.commit()?;
-        Ok((flows + rollups) as u64)
-    }
-
-    /// Bytes of the database's pages in use (the file less its free pages; the WAL, which
-    /// checkpoints keep near 4 MiB, is not counted).
-    fn used_bytes(&self) -> rusqlite::Result<u64> {
-        let pages: i64 = self.conn.pragma_query_value(None, "page_count", |r| r.get(0))?;
-        let free: i64 = self
-            .conn
-            .pragma_query_value(None, "freelist_count", |r| r.get(0))?;
-        let size: i64 = self.conn.pragma_query_value(None, "page_size", |r| r.get(0))?;
-        Ok(u64::try_from(pages.saturating_sub(free).saturating_mul(size)).unwrap_or(0))
     }
 }
 
@@ -373,6 +356,33 @@ impl Output for SqliteOutput {
         // Every batch is already committed; flushing only gives retention its turn.
         self.maybe_enforce_retention().map_err(io::Error::other)
     }
+}
+
+/// Deletes the rows that started before `cutoff_ns`, in one transaction.
+fn delete_before(conn: &mut Connection, cutoff_ns: i64) -> rusqlite::Result<u64> {
+    let tx = conn.transaction()?;
+    let flows = tx.execute("DELETE FROM flows WHERE ts_start < ?1", [cutoff_ns])?;
+    let rollups = tx.execute("DELETE FROM rollups WHERE ts_start < ?1", [cutoff_ns])?;
+    tx.commit()?;
+    Ok((flows + rollups) as u64)
+}
+
+/// Returns every free page to the file system. The pragma frees pages as it is stepped, so
+/// it is stepped to the end (a single step, as `execute_batch` does, frees only some).
+fn incremental_vacuum(conn: &Connection) -> rusqlite::Result<()> {
+    let mut stmt = conn.prepare("PRAGMA incremental_vacuum")?;
+    let mut rows = stmt.query([])?;
+    while rows.next()?.is_some() {}
+    Ok(())
+}
+
+/// Bytes of the database's pages in use (the file less its free pages; the WAL, which
+/// checkpoints keep near 4 MiB, is not counted).
+fn used_bytes(conn: &Connection) -> rusqlite::Result<u64> {
+    let pages: i64 = conn.pragma_query_value(None, "page_count", |r| r.get(0))?;
+    let free: i64 = conn.pragma_query_value(None, "freelist_count", |r| r.get(0))?;
+    let size: i64 = conn.pragma_query_value(None, "page_size", |r| r.get(0))?;
+    Ok(u64::try_from(pages.saturating_sub(free).saturating_mul(size)).unwrap_or(0))
 }
 
 /// Nanoseconds since the epoch, now.
@@ -575,7 +585,10 @@ struct RollupIn<'a> {
 
 /// Inserts the flow record on `line`; `Ok(None)` when the line is not one (bad JSON, no
 /// id, unreadable times), else the rows changed (0 for an id already stored).
-fn insert_flow(insert: &mut rusqlite::Statement<'_>, line: &[u8]) -> rusqlite::Result<Option<usize>> {
+fn insert_flow(
+    insert: &mut rusqlite::Statement<'_>,
+    line: &[u8],
+) -> rusqlite::Result<Option<usize>> {
     let Ok(r) = serde_json::from_slice::<FlowIn<'_>>(line) else {
         return Ok(None);
     };
@@ -624,7 +637,10 @@ fn insert_flow(insert: &mut rusqlite::Statement<'_>, line: &[u8]) -> rusqlite::R
 }
 
 /// Inserts the rollup record on `line`; `Ok(None)` when the line is not one.
-fn insert_rollup(insert: &mut rusqlite::Statement<'_>, line: &[u8]) -> rusqlite::Result<Option<usize>> {
+fn insert_rollup(
+    insert: &mut rusqlite::Statement<'_>,
+    line: &[u8],
+) -> rusqlite::Result<Option<usize>> {
     let Ok(r) = serde_json::from_slice::<RollupIn<'_>>(line) else {
         return Ok(None);
     };

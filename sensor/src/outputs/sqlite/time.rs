@@ -136,7 +136,10 @@ mod tests {
             Some(1_500_000_120 * NANOS_PER_SEC + 454_536_000)
         );
         // `date -u -d 2024-01-01T00:00:00Z +%s` = 1704067200.
-        assert_eq!(parse_rfc3339("2024-01-01T00:00:00Z"), Some(1_704_067_200 * NANOS_PER_SEC));
+        assert_eq!(
+            parse_rfc3339("2024-01-01T00:00:00Z"),
+            Some(1_704_067_200 * NANOS_PER_SEC)
+        );
         assert_eq!(
             parse_rfc3339("2024-01-01T01:30:00+01:30"),
             Some(1_704_067_200 * NANOS_PER_SEC)
@@ -146,7 +149,10 @@ mod tests {
             Some(1_704_067_200 * NANOS_PER_SEC)
         );
         // 2000-02-29 exists (leap year divisible by 400): 951782400.
-        assert_eq!(parse_rfc3339("2000-02-29 00:00:00z"), Some(951_782_400 * NANOS_PER_SEC));
+        assert_eq!(
+            parse_rfc3339("2000-02-29 00:00:00z"),
+            Some(951_782_400 * NANOS_PER_SEC)
+        );
         assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
     }
 
