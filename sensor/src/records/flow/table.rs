@@ -220,10 +220,26 @@ impl FlowTable {
 
     /// Accounts one packet; records that become due are appended to `out`.
     pub fn observe(&mut self, packet: &FlowPacket, out: &mut Vec<FlowExport>) {
-        if let Some(entry) = self.flows.get(&packet.key) {
-            // A packet after the linger of an ended connection starts a new flow.
-            if entry.end.is_some() && packet.time_ns >= entry.ended_at + self.settings.linger_ns {
+        if let Some(entry) = self.flows.get_mut(&packet.key) {
+            let now = packet.time_ns;
+            let new_syn = matches!(packet.tcp, Some((flags, ..)) if flags & 0x12 == 0x02);
+            // Replay advances time only with packets, so the timeouts that fall before this
+            // packet are applied here, before it is counted: after the linger of an ended
+            // connection (or on a fresh SYN reusing its 5-tuple) and after an idle gap the
+            // packet starts a new flow; past the active timeout the span closes first.
+            let ends = match entry.end {
+                Some(_) => new_syn || now >= entry.ended_at + self.settings.linger_ns,
+                None => now - entry.last_seen >= self.settings.idle_timeout_ns,
+            };
+            if ends {
                 self.finish(packet.key, None, out);
+            } else if now - entry.span_start >= self.settings.active_timeout_ns
+                && entry.packets != [0, 0]
+            {
+                if let Some(record) = export(&packet.key, entry, EndReason::ActiveTimeout) {
+                    out.push(record);
+                    self.counters.exported += 1;
+                }
             }
         }
         if !self.flows.contains_key(&packet.key) && self.flows.len() >= self.settings.max_flows {
@@ -268,7 +284,8 @@ impl FlowTable {
     /// Exports what is due at `now_ns`: ended connections past their linger, idle flows,
     /// and interim records of long flows. Scans at most every half second of table time.
     pub fn expire(&mut self, now_ns: i64, out: &mut Vec<FlowExport>) {
-        if now_ns < self.next_scan {
+        // A clock that jumped back (one far-future timestamp) must not stop the scans.
+        if now_ns < self.next_scan && self.next_scan - now_ns <= SCAN_INTERVAL_NS {
             return;
         }
         self.next_scan = now_ns.saturating_add(SCAN_INTERVAL_NS);
@@ -326,22 +343,24 @@ impl FlowTable {
         self.ages.extend(self.flows.values().map(|e| e.last_seen));
         let victims = (self.ages.len() / 8).max(1);
         let cutoff = *self.ages.select_nth_unstable(victims - 1).1;
-        let mut evicted = 0u64;
+        let (mut evicted, mut exported) = (0u64, 0u64);
         let mut left = victims;
         self.flows.retain(|key, entry| {
             if left == 0 || entry.last_seen > cutoff {
                 return true;
             }
             left -= 1;
+            // A connection that already ended keeps its reason and is not counted as evicted.
             let reason = entry.end.unwrap_or(EndReason::Evicted);
             if let Some(record) = export(key, entry, reason) {
                 out.push(record);
+                exported += 1;
             }
-            evicted += 1;
+            evicted += u64::from(reason == EndReason::Evicted);
             false
         });
         self.counters.evicted += evicted;
-        self.counters.exported += evicted;
+        self.counters.exported += exported;
     }
 }
 
