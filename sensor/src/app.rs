@@ -15,12 +15,13 @@ use crate::capture::live::{self, LiveCapture, LiveSettings};
 use crate::capture::replay::Replay;
 use crate::capture::SourceInfo;
 use crate::cli::{
-    CheckConfigArgs, Cli, Command, CommonArgs, RecordArg, ReplayArgs, RunArgs, SchemaArgs,
-    SchemaFormat,
+    CheckConfigArgs, Cli, Command, CommonArgs, QueryArgs, RecordArg, ReplayArgs, RunArgs,
+    SchemaArgs, SchemaFormat,
 };
 use crate::config::{self, Config};
 use crate::enrich::{Enricher, GeoIp, GeoPaths, Pseudonymizer};
 use crate::outputs::file::{FileOutput, FileSettings};
+use crate::outputs::sqlite::{self, SqliteOutput, SqliteSettings};
 use crate::outputs::stdout::StdoutOutput;
 use crate::outputs::Output;
 use crate::pipeline::{self, Processor, QueueSettings, RecordSettings, RunReport};
@@ -35,6 +36,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Replay(args) => replay(args),
         Command::CheckConfig(args) => check_config(args),
         Command::Interfaces(args) => interfaces(args),
+        Command::Query(args) => query(args),
         Command::Schema(args) => schema(args),
     }
 }
@@ -95,6 +97,16 @@ fn configured_outputs(config: &Config) -> Result<Vec<Box<dyn Output>>> {
             file.rotate_bytes,
             file.keep_files,
         )?));
+    }
+    if let Some(store) = &config.outputs.sqlite {
+        let settings = SqliteSettings {
+            path: store.path.clone(),
+            retention_secs: store.retention_secs,
+            max_bytes: store.max_bytes,
+        };
+        let output = SqliteOutput::open(&settings)
+            .with_context(|| format!("cannot open the store {}", store.path.display()))?;
+        outputs.push(Box::new(output));
     }
     Ok(outputs)
 }
@@ -179,6 +191,19 @@ fn start_otlp(config: &Config, metrics: &Metrics) -> Result<Option<telemetry::Ot
         .context("cannot start the OTLP metrics exporter")?;
     info!(endpoint = %otlp.endpoint, "Exporting metrics over OTLP.");
     Ok(Some(exporter))
+}
+
+/// Serves `GET /query` on the store when both the store and the query listener are on.
+fn start_query_listener(config: &Config) -> Result<Option<telemetry::ListenerHandle>> {
+    let (Some(store), Some(listener)) = (&config.outputs.sqlite, &config.listeners.query) else {
+        return Ok(None);
+    };
+    let handle = telemetry::server::spawn_router(
+        listener.address,
+        sqlite::http::router(store.path.clone()),
+    )?;
+    info!(address = %handle.local_addr(), "Serving /query on the embedded store.");
+    Ok(Some(handle))
 }
 
 fn stop_flag() -> Result<Arc<AtomicBool>> {
@@ -292,21 +317,19 @@ fn finish(report: RunReport) -> Result<ExitCode> {
 }
 
 fn run_live(args: RunArgs) -> Result<ExitCode> {
-    let Some(path) = &args.common.config else {
-        bail!("`netsensor run` needs --config FILE (the captures to open are configured there)");
+    let config = match &args.common.config {
+        Some(path) => config::load(path)?,
+        None => zero_config()?,
     };
-    let config = config::load(path)?;
     let _log = init_logging(&config)?;
     let records = record_settings(config.records.iter(), &config)?;
     if config.captures.is_empty() {
-        bail!(
-            "{}: no captures configured (add at least one under `captures:`)",
-            path.display()
-        );
+        bail!("no captures configured (add at least one under `captures:`)");
     }
     let metrics = new_metrics();
     let health = Health::new(&metrics);
     let _listener = start_metrics(&config, &metrics, &health)?;
+    let _query = start_query_listener(&config)?;
     let _otlp = start_otlp(&config, &metrics)?;
     let enricher = Arc::new(build_enricher(&config)?);
     let mut outputs = configured_outputs(&config)?;
@@ -352,6 +375,22 @@ fn run_live(args: RunArgs) -> Result<ExitCode> {
     finish(report)
 }
 
+/// `netsensor run` without a configuration: every default (flows and rollups into the
+/// embedded store under /var/lib/netsensor, metrics and query listeners on loopback),
+/// capturing on the first interface that is up and not loopback.
+fn zero_config() -> Result<Config> {
+    let interface = live::list_interfaces()
+        .context("cannot list capture interfaces")?
+        .into_iter()
+        .find(|i| i.flags.contains(&"up") && !i.flags.contains(&"loopback") && i.name != "any")
+        .map(|i| i.name)
+        .context("no interface is up (besides loopback): give one with --config")?;
+    let text = format!("captures:\n  - interface: {interface}\n");
+    let config = config::from_str(&text, Path::new("(built-in defaults)"))?;
+    info!(%interface, "No configuration given: capturing on the first interface that is up.");
+    Ok(config)
+}
+
 fn live_settings(capture: &config::CaptureConfig) -> LiveSettings {
     LiveSettings {
         interface: capture.interface.clone(),
@@ -384,6 +423,35 @@ fn check_config(args: CheckConfigArgs) -> Result<ExitCode> {
     print!("{}", config.to_effective_yaml());
     eprintln!("netsensor: {}: configuration is valid", path.display());
     Ok(ExitCode::SUCCESS)
+}
+
+fn query(args: QueryArgs) -> Result<ExitCode> {
+    let db = match (&args.db, &args.common.config) {
+        (Some(db), _) => db.clone(),
+        (None, Some(path)) => {
+            let config = config::load(path)?;
+            match config.outputs.sqlite {
+                Some(store) => store.path,
+                None => bail!("{}: the embedded store is not enabled", path.display()),
+            }
+        }
+        (None, None) => raw_default_store(),
+    };
+    let filters = sqlite::query::Filters::parse(
+        args.addr.as_deref(),
+        args.port.as_deref(),
+        args.limit.as_deref(),
+    )?;
+    let format: sqlite::query::Format = args.format.parse()?;
+    let request =
+        sqlite::query::QueryRequest::new(&args.module, args.time.as_deref(), filters, format)?;
+    let result = sqlite::query::run(&db, &request, sqlite::now_ns())?;
+    print!("{}", result.render(format));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn raw_default_store() -> PathBuf {
+    config::raw::default_data_directory().join("netsensor.db")
 }
 
 fn interfaces(_args: CommonArgs) -> Result<ExitCode> {

@@ -27,6 +27,8 @@ pub enum Command {
     CheckConfig(CheckConfigArgs),
     /// List capture interfaces with their addresses and flags.
     Interfaces(CommonArgs),
+    /// Query the embedded store of flows and rollups.
+    Query(QueryArgs),
     /// Print the record schema: the field table as Markdown or JSON.
     Schema(SchemaArgs),
 }
@@ -88,6 +90,38 @@ pub struct CheckConfigArgs {
     /// Also check that each output and capture can be opened.
     #[arg(long)]
     pub connect: bool,
+}
+
+/// `netsensor query`.
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    /// Module: traffic, protocols, services, top-destinations, countries, conversations,
+    /// flows.
+    #[arg(value_name = "MODULE")]
+    pub module: String,
+    /// Time range: `-5m:0` (relative to now), `last-5m:last` (relative to the newest
+    /// stored record, for replayed captures) or `START,END` in RFC 3339. Default
+    /// `last-1h:last`.
+    #[arg(long, allow_hyphen_values = true, value_name = "RANGE")]
+    pub time: Option<String>,
+    /// Output format: table or json.
+    #[arg(long, default_value = "table")]
+    pub format: String,
+    /// Only flows with this address on either side (flows, conversations).
+    #[arg(long)]
+    pub addr: Option<String>,
+    /// Only flows with this port on either side (flows, conversations).
+    #[arg(long)]
+    pub port: Option<String>,
+    /// Most rows to return.
+    #[arg(long)]
+    pub limit: Option<String>,
+    /// The database file (default: the store of the configuration).
+    #[arg(long, value_name = "FILE")]
+    pub db: Option<PathBuf>,
+    /// Common flags.
+    #[command(flatten)]
+    pub common: CommonArgs,
 }
 
 /// `netsensor schema`.
@@ -165,5 +199,11 @@ mod tests {
         assert_eq!(args.records, Some(vec![RecordArg::Packet]));
         assert_eq!(args.speed, Speed::Factor(1.0));
         assert!(Cli::try_parse_from(["netsensor", "replay", "a.pcap", "--speed", "0"]).is_err());
+        let cli =
+            Cli::try_parse_from(["netsensor", "query", "services", "--time", "-5m:0"]).unwrap();
+        let Command::Query(args) = cli.command else {
+            panic!("not query")
+        };
+        assert_eq!(args.time.as_deref(), Some("-5m:0"));
     }
 }

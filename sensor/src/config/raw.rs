@@ -19,6 +19,7 @@ use super::secret::SecretRef;
 pub const KEY_PATHS: &[&str] = &[
     "sensor",
     "sensor.name",
+    "sensor.data_directory",
     "captures",
     "captures[].interface",
     "captures[].promiscuous",
@@ -60,9 +61,16 @@ pub const KEY_PATHS: &[&str] = &[
     "outputs.file.path",
     "outputs.file.rotate_bytes",
     "outputs.file.keep_files",
+    "outputs.sqlite",
+    "outputs.sqlite.enabled",
+    "outputs.sqlite.path",
+    "outputs.sqlite.retention_secs",
+    "outputs.sqlite.max_bytes",
     "listeners",
     "listeners.metrics",
     "listeners.metrics.address",
+    "listeners.query",
+    "listeners.query.address",
     "logging",
     "logging.level",
     "logging.format",
@@ -81,7 +89,7 @@ pub const KEY_PATHS: &[&str] = &[
 pub const USER_MAPS: &[&str] = &["telemetry.otlp.headers"];
 
 /// The whole configuration file. Every section is optional.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default, rename = "configuration")]
 pub struct RawConfig {
     /// Identity of this sensor.
@@ -89,7 +97,9 @@ pub struct RawConfig {
     /// Live captures, one capture thread each. Ignored by `netsensor replay`.
     pub captures: Vec<CaptureSection>,
     /// Which record kinds to emit: `packet`, `flow`, `rollup`. Non-empty, no repeats.
-    pub records: Vec<RecordName>,
+    /// Default (`null`): `[packet]` when an output is configured, else `[flow, rollup]`
+    /// into the embedded store.
+    pub records: Option<Vec<RecordName>>,
     /// What is added to each record beyond the decoded headers.
     pub enrichment: EnrichmentSection,
     /// Privacy protections applied before records leave the sensor.
@@ -110,36 +120,38 @@ pub struct RawConfig {
     pub telemetry: TelemetrySection,
 }
 
-/// Default for `records`: packet records only.
-pub fn default_records() -> Vec<RecordName> {
-    vec![RecordName::Packet]
-}
-
-impl Default for RawConfig {
-    fn default() -> Self {
-        RawConfig {
-            sensor: SensorSection::default(),
-            captures: Vec::new(),
-            records: default_records(),
-            enrichment: EnrichmentSection::default(),
-            privacy: PrivacySection::default(),
-            rollups: RollupsSection::default(),
-            flows: FlowsSection::default(),
-            pipeline: PipelineSection::default(),
-            outputs: OutputsSection::default(),
-            listeners: ListenersSection::default(),
-            logging: LoggingSection::default(),
-            telemetry: TelemetrySection::default(),
-        }
+/// Default for `records`: flows and rollups when the embedded store is the only output,
+/// else packet records.
+pub fn default_records(store_only: bool) -> Vec<RecordName> {
+    if store_only {
+        vec![RecordName::Flow, RecordName::Rollup]
+    } else {
+        vec![RecordName::Packet]
     }
 }
 
 /// `sensor`: identity of this sensor.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default, rename = "sensor section")]
 pub struct SensorSection {
     /// Written as `observer.name`. Default (`null`): the host name.
     pub name: Option<String>,
+    /// Where the sensor keeps state: the embedded store by default.
+    pub data_directory: PathBuf,
+}
+
+/// Default for `sensor.data_directory`.
+pub fn default_data_directory() -> PathBuf {
+    PathBuf::from("/var/lib/netsensor")
+}
+
+impl Default for SensorSection {
+    fn default() -> Self {
+        SensorSection {
+            name: None,
+            data_directory: default_data_directory(),
+        }
+    }
 }
 
 /// `captures[]`: one live capture.
@@ -398,6 +410,44 @@ pub struct OutputsSection {
     pub stdout: StdoutOutputSection,
     /// NDJSON records in a size-rotated file.
     pub file: FileOutputSection,
+    /// Flows and rollups in the embedded SQLite store.
+    pub sqlite: SqliteOutputSection,
+}
+
+/// `outputs.sqlite`: the embedded store of flows and rollups, queried by `netsensor query`
+/// and `GET /query`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default, rename = "outputs.sqlite section")]
+pub struct SqliteOutputSection {
+    /// `true`, `false`, or `null` (default): on when no other output is enabled.
+    pub enabled: Option<bool>,
+    /// Database file. Default (`null`): `netsensor.db` in `sensor.data_directory`.
+    pub path: Option<PathBuf>,
+    /// Keep rows at most this long before the newest record; 0 keeps everything.
+    pub retention_secs: u64,
+    /// Largest size of the database; the oldest rows go first. 0: no limit.
+    pub max_bytes: u64,
+}
+
+/// Default for `outputs.sqlite.retention_secs` (7 days).
+pub const fn default_retention_secs() -> u64 {
+    604_800
+}
+
+/// Default for `outputs.sqlite.max_bytes` (1 GiB).
+pub const fn default_store_max_bytes() -> u64 {
+    1 << 30
+}
+
+impl Default for SqliteOutputSection {
+    fn default() -> Self {
+        SqliteOutputSection {
+            enabled: None,
+            path: None,
+            retention_secs: default_retention_secs(),
+            max_bytes: default_store_max_bytes(),
+        }
+    }
 }
 
 /// `outputs.stdout`.
@@ -446,12 +496,32 @@ impl Default for FileOutputSection {
 pub struct ListenersSection {
     /// HTTP listener for `/metrics`, `/healthz` and `/readyz` (`null`: disabled).
     pub metrics: Option<MetricsListenerSection>,
+    /// HTTP listener for `GET /query` on the embedded store (`null`: disabled). It serves
+    /// addresses and names: keep it on loopback unless you mean to expose them.
+    pub query: Option<QueryListenerSection>,
+}
+
+/// `listeners.query`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename = "listeners.query section")]
+pub struct QueryListenerSection {
+    /// `IP:PORT` to bind. Default `127.0.0.1:9103`.
+    #[serde(default = "default_query_address")]
+    pub address: String,
+}
+
+/// Default for `listeners.query.address`.
+pub fn default_query_address() -> String {
+    "127.0.0.1:9103".to_owned()
 }
 
 impl Default for ListenersSection {
     fn default() -> Self {
         ListenersSection {
             metrics: Some(MetricsListenerSection::default()),
+            query: Some(QueryListenerSection {
+                address: default_query_address(),
+            }),
         }
     }
 }
@@ -577,6 +647,7 @@ mod tests {
         RawConfig {
             sensor: SensorSection {
                 name: Some("edge-1".into()),
+                data_directory: "/var/lib/x".into(),
             },
             captures: vec![CaptureSection {
                 interface: "eth0".into(),
@@ -589,7 +660,7 @@ mod tests {
                 timeout_ms: 1,
                 decapsulate: true,
             }],
-            records: vec![RecordName::Flow],
+            records: Some(vec![RecordName::Flow]),
             enrichment: EnrichmentSection {
                 geoip: GeoIpSection {
                     country_database: Some("c".into()),
@@ -611,6 +682,11 @@ mod tests {
                 stdout: StdoutOutputSection { enabled: true },
                 file: FileOutputSection {
                     path: Some("p".into()),
+                    ..Default::default()
+                },
+                sqlite: SqliteOutputSection {
+                    enabled: Some(true),
+                    path: Some("s.db".into()),
                     ..Default::default()
                 },
             },
@@ -715,7 +791,7 @@ mod tests {
     fn serde_defaults_match_default_impls() {
         let parsed: RawConfig = serde_yaml_ng::from_str("{}").unwrap();
         assert_eq!(parsed, RawConfig::default());
-        assert_eq!(parsed.records, vec![RecordName::Packet]);
+        assert_eq!(parsed.records, None);
         let cap: CaptureSection = serde_yaml_ng::from_str("interface: x").unwrap();
         assert_eq!(cap.snaplen_bytes, 65_535);
         assert_eq!(cap.timeout_ms, 100);

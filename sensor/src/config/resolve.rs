@@ -102,6 +102,8 @@ pub struct SensorConfig {
     /// `observer.hostname`: the host name (not configurable, not printed).
     #[serde(skip)]
     pub hostname: String,
+    /// Where the sensor keeps state.
+    pub data_directory: PathBuf,
 }
 
 /// One live capture.
@@ -278,12 +280,26 @@ pub struct OutputsConfig {
     /// Rotated NDJSON file, if enabled.
     #[serde(serialize_with = "ser_file_output")]
     pub file: Option<FileOutputConfig>,
+    /// The embedded store, if enabled.
+    #[serde(serialize_with = "ser_sqlite_output")]
+    pub sqlite: Option<SqliteOutputConfig>,
+}
+
+/// The embedded SQLite store.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SqliteOutputConfig {
+    /// Database file.
+    pub path: PathBuf,
+    /// Age limit in seconds (0: none).
+    pub retention_secs: u64,
+    /// Size limit in bytes (0: none).
+    pub max_bytes: u64,
 }
 
 impl OutputsConfig {
     /// Whether any output is enabled.
     pub fn any_enabled(&self) -> bool {
-        self.stdout.enabled || self.file.is_some()
+        self.stdout.enabled || self.file.is_some() || self.sqlite.is_some()
     }
 }
 
@@ -310,6 +326,15 @@ pub struct FileOutputConfig {
 pub struct ListenersConfig {
     /// Metrics and health listener, if enabled.
     pub metrics: Option<MetricsListenerConfig>,
+    /// `GET /query` listener on the embedded store, if enabled.
+    pub query: Option<QueryListenerConfig>,
+}
+
+/// The store's query listener.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct QueryListenerConfig {
+    /// Bound address.
+    pub address: SocketAddr,
 }
 
 /// Metrics and health listener.
@@ -380,6 +405,20 @@ fn ser_file_output<S: Serializer>(f: &Option<FileOutputConfig>, s: S) -> Result<
     }
 }
 
+fn ser_sqlite_output<S: Serializer>(
+    f: &Option<SqliteOutputConfig>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    #[derive(Serialize)]
+    struct Disabled {
+        enabled: bool,
+    }
+    match f {
+        Some(f) => f.serialize(s),
+        None => Disabled { enabled: false }.serialize(s),
+    }
+}
+
 impl Config {
     /// The configuration `netsensor replay` uses without a file: packet records to standard
     /// output, no captures, no listeners, no file outputs, logs to standard error, every other
@@ -391,6 +430,7 @@ impl Config {
             sensor: SensorConfig {
                 name: hostname.clone(),
                 hostname,
+                data_directory: raw.sensor.data_directory.clone(),
             },
             captures: Vec::new(),
             records: RecordKinds::only(RecordKind::Packet),
@@ -415,8 +455,12 @@ impl Config {
             outputs: OutputsConfig {
                 stdout: StdoutOutputConfig { enabled: true },
                 file: None,
+                sqlite: None,
             },
-            listeners: ListenersConfig { metrics: None },
+            listeners: ListenersConfig {
+                metrics: None,
+                query: None,
+            },
             logging: LoggingConfig {
                 level: raw.logging.level,
                 format: raw.logging.format,
@@ -599,16 +643,28 @@ impl Resolver<'_> {
             .enumerate()
             .map(|(i, c)| capture(i, c))
             .collect::<Result<_, _>>()?;
+        let data_directory = self.path("sensor.data_directory", &raw.sensor.data_directory)?;
+        let outputs = self.outputs(&raw.outputs, &data_directory)?;
+        let store_only =
+            outputs.sqlite.is_some() && !outputs.stdout.enabled && outputs.file.is_none();
+        let records = match &raw.records {
+            Some(names) => records(names)?,
+            None => records(&raw::default_records(store_only))?,
+        };
         Ok(Config {
-            sensor: SensorConfig { name, hostname },
+            sensor: SensorConfig {
+                name,
+                hostname,
+                data_directory,
+            },
             captures,
-            records: records(&raw.records)?,
+            records,
             enrichment: self.enrichment(&raw.enrichment)?,
             privacy: self.privacy(&raw.privacy)?,
             rollups: rollups(&raw.rollups)?,
             flows: flows(&raw.flows)?,
             pipeline: pipeline(&raw.pipeline)?,
-            outputs: self.outputs(&raw.outputs)?,
+            outputs,
             listeners: listeners(&raw.listeners)?,
             logging: self.logging(&raw.logging)?,
             telemetry: self.telemetry(&raw.telemetry)?,
@@ -693,7 +749,11 @@ impl Resolver<'_> {
         })
     }
 
-    fn outputs(&self, raw: &raw::OutputsSection) -> Result<OutputsConfig, Invalid> {
+    fn outputs(
+        &self,
+        raw: &raw::OutputsSection,
+        data_directory: &Path,
+    ) -> Result<OutputsConfig, Invalid> {
         let f = &raw.file;
         let file = match &f.path {
             None => None,
@@ -715,11 +775,25 @@ impl Resolver<'_> {
                 })
             }
         };
+        let others = raw.stdout.enabled || file.is_some();
+        let q = &raw.sqlite;
+        let sqlite = match q.enabled.unwrap_or(!others) {
+            false => None,
+            true => Some(SqliteOutputConfig {
+                path: match &q.path {
+                    Some(path) => self.path("outputs.sqlite.path", path)?,
+                    None => data_directory.join("netsensor.db"),
+                },
+                retention_secs: q.retention_secs,
+                max_bytes: q.max_bytes,
+            }),
+        };
         Ok(OutputsConfig {
             stdout: StdoutOutputConfig {
                 enabled: raw.stdout.enabled,
             },
             file,
+            sqlite,
         })
     }
 
@@ -944,7 +1018,18 @@ fn listeners(raw: &raw::ListenersSection) -> Result<ListenersConfig, Invalid> {
             })?,
         }),
     };
-    Ok(ListenersConfig { metrics })
+    let query = match &raw.query {
+        None => None,
+        Some(q) => Some(QueryListenerConfig {
+            address: q.address.trim().parse().map_err(|_| {
+                invalid(
+                    "listeners.query.address",
+                    format!("`{}` is not an IP:PORT socket address", q.address),
+                )
+            })?,
+        }),
+    };
+    Ok(ListenersConfig { metrics, query })
 }
 
 /// Checks `level` as EnvFilter directives: comma-separated `LEVEL` or `target=LEVEL`. A bare
@@ -1492,7 +1577,11 @@ mod tests {
         for text in ["", "\n", "# nothing here\n", "---\n", "~\n", "{}\n"] {
             let c = ok(text);
             assert!(c.captures.is_empty(), "{text:?}");
-            assert_eq!(c.records, RecordKinds::only(RecordKind::Packet));
+            // No output configured: flows and rollups go to the embedded store.
+            let mut store_kinds = RecordKinds::only(RecordKind::Flow);
+            store_kinds.insert(RecordKind::Rollup);
+            assert_eq!(c.records, store_kinds);
+            assert!(c.outputs.sqlite.is_some());
             assert_eq!(
                 c.pipeline,
                 PipelineConfig {
@@ -1505,7 +1594,13 @@ mod tests {
                 "127.0.0.1:9102".parse().unwrap()
             );
             assert!(c.privacy.scrub_urls && c.privacy.pseudonymize.is_none());
-            assert!(!c.outputs.any_enabled());
+            assert!(!c.outputs.stdout.enabled && c.outputs.file.is_none());
+            let store = c.outputs.sqlite.as_ref().unwrap();
+            assert_eq!(store.path, PathBuf::from("/var/lib/netsensor/netsensor.db"));
+            assert_eq!(
+                c.listeners.query.as_ref().unwrap().address,
+                "127.0.0.1:9103".parse().unwrap()
+            );
             assert_eq!(c.sensor.name, host_name());
         }
     }
@@ -1610,7 +1705,9 @@ mod tests {
 
     #[test]
     fn default_for_replay_matches_its_documentation() {
-        let want = ok("outputs: { stdout: { enabled: true } }\nlisteners: { metrics: null }\n");
+        let want = ok(
+            "outputs: { stdout: { enabled: true } }\nlisteners: { metrics: null, query: null }\n",
+        );
         assert_eq!(Config::default_for_replay(), want);
     }
 

@@ -1,10 +1,12 @@
 //! Outputs: where serialized records go.
 //!
 //! Every output receives whole batches of NDJSON (one record per line) from the pipeline.
-//! This stage has the local outputs (stdout and rotated files); network outputs add their
-//! own modules with retry and spooling, behind the same [`Output`] trait.
+//! This stage has the local outputs: stdout, rotated files and the embedded SQLite store
+//! of flows and rollups; network outputs add their own modules with retry and spooling,
+//! behind the same [`Output`] trait.
 
 pub mod file;
+pub mod sqlite;
 pub mod stdout;
 
 use std::io;

@@ -172,13 +172,18 @@ impl Drop for ListenerHandle {
     }
 }
 
-/// Binds `addr` now (so a bad address fails at start-up, naming it) and serves on a
-/// dedicated thread running a single-threaded tokio runtime.
+/// Binds `addr` now (so a bad address fails at start-up, naming it) and serves the
+/// metrics and health routes on a dedicated thread running a single-threaded tokio runtime.
 pub fn spawn(
     addr: SocketAddr,
     metrics: Metrics,
     health: Health,
 ) -> Result<ListenerHandle, ServerError> {
+    spawn_router(addr, router(metrics, health))
+}
+
+/// Like [`spawn`], for any router (the store's `/query` listener uses it).
+pub fn spawn_router(addr: SocketAddr, app: axum::Router) -> Result<ListenerHandle, ServerError> {
     let bind_err = |source| ServerError::Bind { addr, source };
     let listener = std::net::TcpListener::bind(addr).map_err(bind_err)?;
     listener.set_nonblocking(true).map_err(bind_err)?;
@@ -204,7 +209,15 @@ pub fn spawn(
                     // An error means the handle is gone: stop as well.
                     let _ = graceful.wait_for(|stop| *stop).await;
                 };
-                let server = serve_on(listener, local, metrics, health, shutdown);
+                let server = async move {
+                    axum::serve(listener, app)
+                        .with_graceful_shutdown(shutdown)
+                        .await
+                        .map_err(|source| ServerError::Serve {
+                            addr: local,
+                            source,
+                        })
+                };
                 let mut deadline = stopped;
                 let grace_over = async move {
                     let _ = deadline.wait_for(|stop| *stop).await;

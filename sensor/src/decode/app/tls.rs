@@ -202,7 +202,7 @@ fn parse_parts(hello: &[u8], cut: bool) -> Result<Parts<'_>, AppError> {
         return Err(AppError::Malformed);
     }
     parts.ciphers = r.vec16()?;
-    if parts.ciphers.len() % 2 != 0 {
+    if !parts.ciphers.len().is_multiple_of(2) {
         return Err(AppError::Malformed);
     }
     r.vec8()?; // compression methods

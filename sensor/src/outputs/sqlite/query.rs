@@ -5,15 +5,15 @@
 //! `flows` or `rollups` table; which table answers is decided per query and reported in
 //! [`QueryResult::source`]:
 //!
-//! | module | answered from |
-//! |---|---|
-//! | `traffic` | rollups (dimension `size_class`, else `direction`, else `transport`, summed per interval); else flows in 60 s buckets of their start |
-//! | `protocols` | rollups `transport`; else flows by `network.transport` |
-//! | `services` | rollups `service`; else flows by `netsensor.service` |
-//! | `top-destinations` | flows (bytes each address received, both sides of every flow); else rollups `destination` (per-interval top N, summed) |
-//! | `countries` | rollups `source_country` and `destination_country`; else flows |
-//! | `conversations` | flows: address pairs with bytes and packets each way |
-//! | `flows` | flows: the rows themselves |
+//! * `traffic`: rollups (dimension `size_class`, else `direction`, else `transport`, summed
+//!   per interval); else flows in 60 s buckets of their start.
+//! * `protocols`: rollups `transport`; else flows by `network.transport`.
+//! * `services`: rollups `service`; else flows by `netsensor.service`.
+//! * `top-destinations`: flows (the bytes each address received, from both sides of every
+//!   flow); else rollups `destination` (per-interval top N, summed).
+//! * `countries`: rollups `source_country` and `destination_country`; else flows.
+//! * `conversations`: flows: address pairs with bytes and packets each way.
+//! * `flows`: flows: the rows themselves.
 //!
 //! Rollups count every packet exactly (before load shedding), so they win when present;
 //! flow-based sums are scaled by `netsensor.sample_rate`. Missing values are grouped under

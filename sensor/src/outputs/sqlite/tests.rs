@@ -784,7 +784,7 @@ fn retention_by_size_deletes_the_oldest_rows() {
     assert_eq!(count as u64, 2000 - deleted);
     assert_eq!(
         (newest - oldest) / (60 * S) + 1,
-        count as i64,
+        count,
         "only the oldest were deleted"
     );
     // Freed pages went back to the file system (incremental auto-vacuum).
@@ -995,4 +995,255 @@ fn unknown_modules_list_the_valid_ones() {
         .unwrap_err()
         .to_string()
         .contains("table, json"));
+}
+
+#[test]
+fn http_answers_and_refusals() {
+    use super::http::{http_response, JSON, TEXT};
+    let dir = tempfile::tempdir().unwrap();
+    let settings = stored(dir.path(), true);
+    let db = &settings.path;
+    let packets = capture();
+
+    let ok = http_response(db, Some("module=protocols&time=last-1h:last"), NOW);
+    assert_eq!((ok.status, ok.content_type), (200, JSON), "{}", ok.body);
+    let rows: Vec<Value> = serde_json::from_str(&ok.body).unwrap();
+    let expected = by(&packets, |p| p.transport);
+    assert_eq!(rows.len(), expected.len());
+    for row in rows {
+        let want = &expected[row["transport"].as_str().unwrap()];
+        assert_eq!(
+            (
+                row["bytes"].as_u64().unwrap(),
+                row["packets"].as_u64().unwrap()
+            ),
+            (want[0], want[1])
+        );
+    }
+    // Percent-encoded absolute range, `+` kept as a plus sign in an offset.
+    let encoded = "module=traffic&time=2017-07-14T04%3A42%3A00%2B02:00,2017-07-14T02:43:00Z";
+    let ok = http_response(db, Some(encoded), NOW);
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    assert_eq!(
+        serde_json::from_str::<Vec<Value>>(&ok.body).unwrap().len(),
+        3
+    );
+    let plus = http_response(
+        db,
+        Some(
+            "module=flows&time=2017-07-14T04:42:00+02:00,2017-07-14T02:43:00Z&port=53&format=table",
+        ),
+        NOW,
+    );
+    assert_eq!(
+        (plus.status, plus.content_type),
+        (200, TEXT),
+        "{}",
+        plus.body
+    );
+    assert!(plus.body.contains("8.8.8.8"), "{}", plus.body);
+
+    let refused = |q: Option<&str>, needle: &str| {
+        let a = http_response(db, q, NOW);
+        assert_eq!((a.status, a.content_type), (400, TEXT), "{q:?}: {}", a.body);
+        assert!(a.body.contains(needle), "{q:?}: {}", a.body);
+    };
+    let modules = "traffic, protocols, services, top-destinations, countries, conversations, flows";
+    refused(Some("module=talkers"), modules);
+    refused(None, modules);
+    refused(Some("time=-5m:0"), modules);
+    refused(Some("module=traffic&time=5m"), query::RANGE_FORMS);
+    refused(Some("module=traffic&time="), query::RANGE_FORMS);
+    refused(Some("module=traffic&range=-5m:0"), query::HTTP_PARAMETERS);
+    refused(Some("module=traffic&module=flows"), "more than once");
+    refused(Some("module=flows&port=http"), "port number");
+    refused(Some("module=traffic&format=xml"), "table, json");
+    refused(
+        Some("module=countries&addr=10.0.0.5"),
+        "flows and conversations",
+    );
+
+    let missing = http_response(&dir.path().join("none.db"), Some("module=flows"), NOW);
+    assert_eq!(missing.status, 503);
+    assert!(missing.body.contains("no embedded store"));
+}
+
+#[test]
+fn http_router_serves_on_loopback() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let settings = stored(dir.path(), true);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = super::http::router(settings.path.clone());
+    let get = move |target: &str| -> String {
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        write!(
+            stream,
+            "GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        answer
+    };
+    let (ok, bad) = runtime.block_on(async move {
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        tokio::task::spawn_blocking(move || {
+            (
+                get("/query?module=services&time=last-1h:last"),
+                get("/query?module=nope"),
+            )
+        })
+        .await
+        .unwrap()
+    });
+    assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
+    assert!(
+        ok.to_ascii_lowercase()
+            .contains("content-type: application/json"),
+        "{ok}"
+    );
+    assert!(ok.contains("\"service\":\"http\""), "{ok}");
+    assert!(bad.starts_with("HTTP/1.1 400"), "{bad}");
+    assert!(bad.contains("valid modules: traffic"), "{bad}");
+}
+
+/// The record types the sensor serializes, not hand-written JSON: field names must match.
+#[test]
+fn records_of_the_schema_types_are_stored() {
+    use netsensor_schema::{
+        Endpoint, Event, EventId, FlowDetails, FlowRecord, Geo, Netsensor, Network, Observer,
+        Related, RollupDetails, RollupNetsensor, RollupRecord, SideService, Timestamp, Volume,
+    };
+    let observer = Observer {
+        name: "vm",
+        hostname: "vm",
+        type_: "sensor",
+        product: "netsensor",
+        version: "0.1.0",
+        ingress: None,
+    };
+    let (src, dst) = (
+        "128.232.110.120".parse().unwrap(),
+        "66.35.250.204".parse().unwrap(),
+    );
+    let start = Timestamp(T0);
+    let end = Timestamp(T0 + 454_536_000);
+    let flow = FlowRecord {
+        timestamp: start,
+        event: Event::flow(EventId(0xee9d), start, end, true),
+        observer: observer.clone(),
+        network: Network {
+            type_: Some("ipv4"),
+            transport: Some("tcp"),
+            protocol: Some("http"),
+            direction: "unknown",
+            bytes: 3035,
+            packets: 12,
+            ..Network::default()
+        },
+        source: Endpoint {
+            ip: Some(src),
+            port: Some(34855),
+            bytes: Some(900),
+            packets: Some(6),
+            geo: Some(Geo {
+                country_iso_code: Some("GB"),
+                ..Geo::default()
+            }),
+            ..Endpoint::default()
+        },
+        destination: Endpoint {
+            ip: Some(dst),
+            port: Some(80),
+            bytes: Some(2135),
+            packets: Some(6),
+            ..Endpoint::default()
+        },
+        related: Related::default(),
+        netsensor: Netsensor {
+            service: Some("http"),
+            destination: Some(SideService { service: "http" }),
+            insecure: true,
+            flow: Some(FlowDetails {
+                state: "closed",
+                last: true,
+                start,
+                sequence: 0,
+                end_reason: "fin",
+                tcp_flags: Default::default(),
+            }),
+            ..Netsensor::default()
+        },
+    };
+    let rollup = RollupRecord {
+        timestamp: start,
+        event: Event::rollup(EventId(0xabc), start, Timestamp(T0 + INTERVAL)),
+        observer,
+        network: Volume {
+            bytes: 3035,
+            packets: 12,
+        },
+        netsensor: RollupNetsensor {
+            rollup: RollupDetails {
+                interval_ms: 10_000,
+                dimension: "transport",
+                key: "tcp",
+                rank: None,
+            },
+        },
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let settings = settings(dir.path());
+    let mut out = SqliteOutput::open(&settings).unwrap();
+    let line = |v: String| ndjson(&[v]);
+    out.write_batch(
+        RecordKind::Flow,
+        &line(serde_json::to_string(&flow).unwrap()),
+    )
+    .unwrap();
+    out.write_batch(
+        RecordKind::Rollup,
+        &line(serde_json::to_string(&rollup).unwrap()),
+    )
+    .unwrap();
+    assert_eq!(
+        (out.stats().flows_stored, out.stats().rollups_stored),
+        (1, 1)
+    );
+    assert_eq!(out.stats().malformed, 0);
+    let flows = ask(
+        &settings.path,
+        Module::Flows,
+        WHOLE,
+        Filters::default(),
+        NOW,
+    );
+    let row: BTreeMap<&str, &Value> = flows
+        .columns
+        .iter()
+        .map(String::as_str)
+        .zip(&flows.rows[0])
+        .collect();
+    assert_eq!(row["end"], &json!("2017-07-14T02:42:00.454536000Z"));
+    assert_eq!(row["source_country"], &json!("GB"));
+    assert_eq!(row["protocol"], &json!("http"));
+    assert_eq!(row["source_bytes"], &json!(900));
+    assert_eq!(row["destination_bytes"], &json!(2135));
+    assert_eq!(row["final"], &json!(true));
+    let protocols = ask(
+        &settings.path,
+        Module::Protocols,
+        WHOLE,
+        Filters::default(),
+        NOW,
+    );
+    assert_eq!(protocols.rows, [vec![json!("tcp"), json!(3035), json!(12)]]);
 }

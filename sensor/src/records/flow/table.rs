@@ -124,6 +124,8 @@ struct FlowEntry {
     sequence: u32,
     initiator: Side,
     tcp_flags: u8,
+    /// Directions that have sent anything (bit 0 initiator, bit 1 responder).
+    spoke: u8,
     end: Option<EndReason>,
     tcp: TcpTracker,
     facts: FlowFacts,
@@ -255,6 +257,7 @@ impl FlowTable {
             sequence: 0,
             initiator: initiator_of(packet),
             tcp_flags: 0,
+            spoke: 0,
             end: None,
             tcp: TcpTracker::default(),
             facts: FlowFacts::default(),
@@ -265,6 +268,7 @@ impl FlowTable {
         }
         entry.last_seen = entry.last_seen.max(packet.time_ns);
         entry.bytes[dir] += packet.bytes;
+        entry.spoke |= 1 << dir;
         entry.packets[dir] = entry.packets[dir].saturating_add(1);
         merge_facts(&mut entry.facts, &packet.facts);
         if let Some((flags, seq, ack, payload)) = packet.tcp {
@@ -399,6 +403,14 @@ fn export(key: &FlowKey, entry: &mut FlowEntry, reason: EndReason) -> Option<Flo
         (_, TcpState::Reset) => "reset",
         (_, TcpState::Closed) => "closed",
         (EndReason::IdleTimeout, _) => "timeout",
+        // Without TCP's handshake, a flow is established once both sides have spoken.
+        _ if key.protocol != 6 => {
+            if entry.spoke == 0b11 {
+                "established"
+            } else {
+                "new"
+            }
+        }
         (_, state) => state.as_str(),
     };
     let record = FlowExport {
