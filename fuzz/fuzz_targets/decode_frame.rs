@@ -82,6 +82,7 @@ fuzz_target!(|data: &[u8]| {
         interface: "fuzz.pcap".to_owned(),
         id_seed: 1,
         local_macs: Vec::new(),
+        ..SourceInfo::default()
     };
     let len = u32::try_from(frame.len()).unwrap_or(u32::MAX);
     let meta = FrameMeta {

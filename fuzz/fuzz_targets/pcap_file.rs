@@ -37,7 +37,11 @@ fuzz_target!(|data: &[u8]| {
     for _ in 0..=limit {
         match file.next_frame(&mut frame) {
             Ok(Some(meta)) => {
-                assert_eq!(meta.cap_len as usize, frame.len(), "cap_len is the data length");
+                assert_eq!(
+                    meta.cap_len as usize,
+                    frame.len(),
+                    "cap_len is the data length"
+                );
                 assert!(meta.cap_len <= meta.wire_len, "cap_len <= wire_len");
                 assert!(meta.number > last_number, "frame numbers increase");
                 last_number = meta.number;

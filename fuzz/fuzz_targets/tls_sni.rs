@@ -19,7 +19,9 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(fields.len(), 5, "JA3 string {ja3:?}");
             for field in fields {
                 assert!(
-                    field.split('-').all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+                    field
+                        .split('-')
+                        .all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
                         || field.is_empty(),
                     "JA3 field {field:?} in {ja3:?}"
                 );

@@ -64,7 +64,7 @@ fn load(name: &'static str) -> Capture {
         source: SourceInfo {
             interface: name.to_owned(),
             id_seed: replay_seed("bench", file.identity()),
-            local_macs: Vec::new(),
+            ..SourceInfo::default()
         },
         frames,
         wire_bytes,

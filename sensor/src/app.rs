@@ -266,6 +266,7 @@ fn replay_with(
     let metrics = new_metrics();
     let health = Health::new(&metrics);
     let _listener = start_metrics(config, &metrics, &health)?;
+    let _query = start_query_listener(config)?;
     let _otlp = start_otlp(config, &metrics)?;
     let enricher = Arc::new(build_enricher(config)?);
     let builder = PacketBuilder::new(enricher, &config.sensor.name, &config.sensor.hostname);

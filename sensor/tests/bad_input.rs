@@ -3,7 +3,7 @@
 //! with a clear message and the documented exit code (1 for a usage or configuration error,
 //! 2 for a damaged capture file), never with a panic (exit code 101) or a leaked secret.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -16,6 +16,7 @@ use etherparse::PacketBuilder;
 use netsensor::capture::{FrameMeta, LinkType, SourceInfo};
 use netsensor::enrich::Enricher;
 use netsensor::records::PacketBuilder as RecordBuilder;
+use netsensor_schema::{fields_for, RecordKind};
 use serde_json::Value;
 
 // ---------------------------------------------------------------------------------------
@@ -650,19 +651,101 @@ fn run_without_config_is_a_clear_error() {
     assert!(out.stdout.is_empty());
 }
 
+/// Dotted names of the leaves of a record (arrays of objects contribute their members' keys;
+/// a path that is itself a field, such as a geo_point object, is a leaf).
+fn leaf_keys(value: &Value, path: String, fields: &HashSet<&str>, out: &mut Vec<String>) {
+    if !path.is_empty() && fields.contains(path.as_str()) {
+        out.push(path);
+        return;
+    }
+    match value {
+        Value::Object(map) => {
+            for (key, child) in map {
+                let child_path = if path.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{path}.{key}")
+                };
+                leaf_keys(child, child_path, fields, out);
+            }
+        }
+        Value::Array(items) if items.iter().any(Value::is_object) => {
+            for item in items {
+                leaf_keys(item, path.clone(), fields, out);
+            }
+        }
+        _ => out.push(path),
+    }
+}
+
 #[test]
-fn unavailable_record_kinds_are_refused_before_reading() {
+fn every_record_kind_survives_random_frames() {
+    let dir = tempfile::tempdir().unwrap();
+    let frames = random_frames(0xf10e_0001, 500);
+    // Spread over 10 minutes so flows time out and several rollup intervals close.
+    let stamped: Vec<(u32, Vec<u8>)> = frames
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (1_700_000_000 + i as u32 * 1200 / 1000, f.clone()))
+        .collect();
+    let pcap = dir.path().join("random-frames.pcap");
+    write_pcap(&pcap, 1, &stamped);
+    let out = run(&[
+        "replay",
+        "--records",
+        "packet,flow,rollup",
+        "--no-progress",
+        pcap.to_str().unwrap(),
+    ]);
+    assert_no_panic(&out);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let mut by_kind: BTreeMap<String, usize> = BTreeMap::new();
+    for record in records(&out.stdout) {
+        let dataset = record["event"]["dataset"]
+            .as_str()
+            .expect("event.dataset")
+            .to_owned();
+        let kind = RecordKind::ALL
+            .into_iter()
+            .find(|k| format!("netsensor.{}", k.name()) == dataset)
+            .unwrap_or_else(|| panic!("unknown dataset {dataset}"));
+        let fields: HashSet<&str> = fields_for(kind).map(|f| f.name).collect();
+        let mut keys = Vec::new();
+        leaf_keys(&record, String::new(), &fields, &mut keys);
+        for key in keys {
+            assert!(
+                fields.contains(key.as_str()),
+                "{dataset}: `{key}` is not in the field table"
+            );
+        }
+        *by_kind.entry(dataset).or_default() += 1;
+    }
+    assert_eq!(by_kind.get("netsensor.packet"), Some(&500), "{by_kind:?}");
+}
+
+#[test]
+fn record_kinds_on_the_command_line() {
     let pcap =
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../dev/fixtures/pcaps/dns-a-aaaa-mx.pcap");
-    for kind in ["flow", "rollup", "packet,flow"] {
-        let out = run(&["replay", "--records", kind, pcap.to_str().unwrap()]);
-        assert_no_panic(&out);
-        assert_eq!(out.status.code(), Some(1), "{kind}");
-        let error = error_line(&out);
-        assert!(error.contains("not available"), "{kind}: {error}");
-        assert!(out.stdout.is_empty(), "{kind}: no records written");
+    // Only the kinds asked for are written.
+    let out = run(&[
+        "replay",
+        "--records",
+        "flow",
+        "--no-progress",
+        pcap.to_str().unwrap(),
+    ]);
+    assert_no_panic(&out);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let records = records(&out.stdout);
+    assert!(!records.is_empty());
+    for record in &records {
+        assert_eq!(record["event"]["dataset"].as_str(), Some("netsensor.flow"));
     }
+    // An unknown kind is a usage error that names it.
     let out = run(&["replay", "--records", "bogus", pcap.to_str().unwrap()]);
+    assert_no_panic(&out);
     assert_eq!(out.status.code(), Some(2), "clap usage error");
     assert!(text(&out.stderr).contains("bogus"));
+    assert!(out.stdout.is_empty());
 }

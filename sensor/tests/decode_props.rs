@@ -17,7 +17,7 @@ use etherparse::{
     Ipv6Header, PacketBuilder, PacketBuilderStep, TcpOptionElement, VlanId,
 };
 use netsensor::capture::{FrameMeta, LinkType, SourceInfo};
-use netsensor::decode::{decode, tcp_flags, Decoded, Network, Transport};
+use netsensor::decode::{decode, decode_wire, tcp_flags, Decoded, Network, Transport};
 use netsensor::enrich::Enricher;
 use netsensor::records::PacketBuilder as RecordBuilder;
 use netsensor_schema::{fields_for, RecordKind};
@@ -165,6 +165,7 @@ fn source() -> SourceInfo {
         interface: "prop.pcap".to_owned(),
         id_seed: 7,
         local_macs: vec![[2, 0, 0, 0, 0, 1]],
+        fixed_direction: None,
     }
 }
 
@@ -732,7 +733,7 @@ fn check_full(decoded: &Decoded<'_>, spec: &Spec, layout: &Layout) {
             assert_eq!(info.payload_length, spec.payload.len() as u32);
         }
         (L4::Udp { .. }, Transport::Udp { length, .. }) => {
-            assert_eq!(usize::from(length), 8 + spec.payload.len());
+            assert_eq!(length.map(usize::from), Some(8 + spec.payload.len()));
         }
         (L4::Icmp { .. }, Transport::Icmp { v6, .. }) => {
             assert_eq!(v6, matches!(spec.ip, Ip::V6 { .. }));
@@ -870,6 +871,10 @@ fn check_truncated(decoded: &Decoded<'_>, spec: &Spec, layout: &Layout, cut: usi
         (L4::Tcp { .. } | L4::Udp { .. }, _) if cut >= ports_end => check_ports(decoded, &spec.l4),
         (_, transport) => assert_eq!(transport, Transport::None),
     }
+    if let (L4::Udp { .. }, Transport::Udp { length, .. }) = (&spec.l4, decoded.transport) {
+        let whole = (cut >= l4_end).then_some(8 + spec.payload.len() as u16);
+        assert_eq!(length, whole, "UDP length only from a whole header");
+    }
     if let (L4::Tcp { seq, .. }, Transport::Tcp { info, .. }) = (&spec.l4, decoded.transport) {
         if cut >= l4_end {
             let info = info.expect("whole TCP header inside the cut");
@@ -903,6 +908,8 @@ proptest! {
         let (frame, layout) = build(&spec);
         let decoded = decode(LinkType::Ethernet, &frame);
         check_full(&decoded, &spec, &layout);
+        let wire_len = u32::try_from(frame.len()).unwrap();
+        prop_assert_eq!(&decode_wire(LinkType::Ethernet, &frame, wire_len), &decoded);
         let record = record_of(LinkType::Ethernet, &frame, 0);
         check_record(&record, &spec);
     }
@@ -920,6 +927,14 @@ proptest! {
         let decoded = decode(LinkType::Ethernet, truncated);
         assert_payload_inside(&decoded, truncated);
         check_truncated(&decoded, &spec, &layout, cut);
+        // Cut before capture (the wire held only `cut` bytes): the TCP payload length counts
+        // only the bytes that were on the wire.
+        let on_wire = decode_wire(LinkType::Ethernet, truncated, cut as u32);
+        check_truncated(&on_wire, &spec, &layout, cut);
+        if let Transport::Tcp { info: Some(info), .. } = on_wire.transport {
+            let tcp_end = layout.link + layout.ip + layout.l4;
+            prop_assert_eq!(info.payload_length as usize, cut - tcp_end);
+        }
         let wire_extra = u32::try_from(frame.len() - cut).unwrap() + extra;
         let record = record_of(LinkType::Ethernet, truncated, wire_extra);
         prop_assert_eq!(record["netsensor"]["packet"]["truncated"].as_bool(), Some(wire_extra > 0));
