@@ -22,7 +22,7 @@ deps:
 	dev/install-deps.sh
 
 geo:
-	dev/geo/install.sh "$(NETSENSOR_GEO_DIR)"
+	dev/geo/install.sh
 
 build:
 	$(CARGO) build --workspace --locked
@@ -32,10 +32,17 @@ release:
 
 demo: deps geo release
 	@mkdir -p $(dir $(DEMO_OUT))
+	@echo "== 1. packet records: replay $(DEMO_PCAP) into NDJSON"
 	$(CARGO_TARGET_DIR)/release/netsensor replay $(DEMO_PCAP) \
 	  --config dev/config/demo.yaml --out $(DEMO_OUT) --summary
 	@echo "records written to $(DEMO_OUT) ($$(wc -l < $(DEMO_OUT)) lines); first one:"
 	@head -n 1 $(DEMO_OUT) | jq .
+	@echo "== 2. flows and rollups into the embedded store, then queries"
+	@rm -f .cache/demo/netsensor.db*
+	$(CARGO_TARGET_DIR)/release/netsensor replay $(DEMO_PCAP) --config dev/config/demo-store.yaml
+	@for module in protocols services countries top-destinations conversations; do \
+	  $(CARGO_TARGET_DIR)/release/netsensor query $$module --config dev/config/demo-store.yaml \
+	    --time last-1h:last --limit 8 || exit 1; echo; done
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -53,14 +60,27 @@ test:
 	@dev/stage test $(MAKE) --no-print-directory test-rust
 
 test-rust:
-	$(CARGO) test --workspace --locked -- --test-threads=2
+	$(CARGO) test --workspace --locked --no-fail-fast -- --test-threads=2
 
 schema-docs: build
 	$(CARGO_TARGET_DIR)/debug/netsensor schema --format markdown > docs/fields.md
 	python3 dev/readme-fields.py docs/fields.md README.md
 
-bench:
-	@echo "benchmarks: see docs/benchmarks.md (criterion benches arrive with the bench step)"
+# Benchmarks (never part of make test): criterion per packet, then whole-pipeline runs
+# on a >= 1 M packet capture next to tshark and tcpdump; results go to docs/benchmarks.md.
+bench: deps geo release
+	$(CARGO) bench -p netsensor --bench packet --locked
+	dev/bench/pipeline.py
+
+# Bounded fuzzing of every target (cargo-fuzz from crates.io, stable toolchain, -s none).
+FUZZ_TARGETS := decode_frame dns tls_sni http_request pcap_file config
+FUZZ_SECONDS ?= 60
+fuzz:
+	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+	cd fuzz && for t in $(FUZZ_TARGETS); do mkdir -p corpus/$$t && \
+	  CARGO_TARGET_DIR=$(HOME)/.cache/netsensor/fuzz-target-$(RUSTC_VERSION) \
+	  $(CARGO) fuzz run -s none $$t corpus/$$t seeds/$$t -- \
+	    -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 || exit 1; done
 
 clean:
 	$(CARGO) clean

@@ -12,8 +12,8 @@ packages=(
   iproute2 iputils-ping nginx-light dnsmasq-base bind9-dnsutils curl util-linux libcap2-bin
   # Prometheus server and promtool for the metrics tests
   prometheus
-  # small tools the Makefile uses
-  jq
+  # small tools the Makefile and the benchmarks use
+  jq time
 )
 
 missing=()

@@ -17,7 +17,8 @@
 # Fixtures tcprewrite cannot rewrite (malformed on purpose) are left out, and named.
 #
 # The result is cached outside the checkout, keyed by a hash of the inputs, this script and
-# N, and never committed; a second run prints the cached path at once. With --sample N it
+# N, and never committed; a second run prints the cached path at once, and a rebuild
+# deletes the stale ones. With --sample N it
 # also cuts the first N packets into a second file (for slow references such as tshark).
 # Prints the capture's path (and the sample's, when asked) on stdout, one per line.
 #
@@ -39,7 +40,7 @@ while [[ $# -gt 0 ]]; do
     case "$1" in
         --packets) packets="${2:?--packets needs a number}"; shift 2 ;;
         --sample) sample="${2:?--sample needs a number}"; shift 2 ;;
-        -h | --help) sed -n '2,24p' "$0"; exit 0 ;;
+        -h | --help) sed -n '2,26p' "$0"; exit 0 ;;
         *) die "unknown argument: $1" ;;
     esac
 done
@@ -95,7 +96,7 @@ if [[ ! -s $out ]]; then
     # Ephemeral ports seen in the base.
     mapfile -t ports < <(tshark -n -r "$work/base.pcap" -T fields \
         -e tcp.srcport -e tcp.dstport -e udp.srcport -e udp.dstport 2>/dev/null \
-        | tr '\t,' '\n\n' | awk '$1 >= 32768 && $1 <= 65535' | sort -nu)
+        | tr '\t,' '\n' | awk '$1 >= 32768 && $1 <= 65535' | sort -nu)
 
     copies=$(((packets + base_packets - 1) / base_packets))
     log "building $out: $copies copies of ${#usable[@]} fixtures ($base_packets packets each," \
@@ -117,6 +118,8 @@ if [[ ! -s $out ]]; then
     [[ $total -eq $((copies * base_packets)) ]] \
         || die "merged capture has $total packets, expected $((copies * base_packets))"
     mv "$work/all.pcap" "$out"
+    # Captures built from other inputs (or by another version of this script) are stale.
+    find "$cache" -maxdepth 1 -name 'bench-*.pcap' ! -name "bench-$key*" -delete
     log "wrote $out ($total packets, $(du -h "$out" | cut -f1))"
 fi
 echo "$out"

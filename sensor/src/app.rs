@@ -12,6 +12,7 @@ use netsensor_schema::{RecordKind, FIELDS};
 use tracing::{info, warn};
 
 use crate::capture::live::{self, LiveCapture, LiveSettings};
+use crate::capture::offline::PcapFile;
 use crate::capture::replay::Replay;
 use crate::capture::SourceInfo;
 use crate::cli::{
@@ -25,7 +26,7 @@ use crate::outputs::sqlite::{self, SqliteOutput, SqliteSettings};
 use crate::outputs::stdout::StdoutOutput;
 use crate::outputs::Output;
 use crate::pipeline::{self, Processor, QueueSettings, RecordSettings, RunReport};
-use crate::records::id::live_seed;
+use crate::records::id::{hash64, live_seed};
 use crate::records::{FlowSettings, PacketBuilder, RollupSettings};
 use crate::telemetry::{self, Health, Metrics};
 
@@ -124,11 +125,13 @@ fn open_file_output(path: &Path, rotate_bytes: u64, keep_files: u32) -> Result<F
 fn record_settings(
     kinds: impl IntoIterator<Item = RecordKind>,
     config: &Config,
+    run: u64,
 ) -> Result<RecordSettings> {
     let mut settings = RecordSettings {
         packets: false,
         flows: None,
         rollups: None,
+        run,
     };
     for kind in kinds {
         match kind {
@@ -144,6 +147,19 @@ fn record_settings(
         }
     }
     Ok(settings)
+}
+
+/// The identity of a replay: the contents of its files (path and error text for files
+/// that do not open; the replay reports those).
+fn replay_identity(files: &[PathBuf]) -> u64 {
+    let mut identity = Vec::with_capacity(files.len() * 8);
+    for path in files {
+        match PcapFile::open(path) {
+            Ok(file) => identity.extend_from_slice(&file.identity().to_le_bytes()),
+            Err(err) => identity.extend_from_slice(err.to_string().as_bytes()),
+        }
+    }
+    hash64(&identity)
 }
 
 fn flow_settings(config: &Config) -> FlowSettings {
@@ -237,22 +253,21 @@ fn replay(args: ReplayArgs) -> Result<ExitCode> {
             .collect(),
         None => config.records.iter().collect(),
     };
-    let records = record_settings(kinds, &config)?;
-    let to_stdout = match args.out.as_deref() {
-        Some("-") => true,
-        Some(path) => {
-            config.outputs.file = None;
-            config.outputs.stdout.enabled = false;
-            let outputs: Vec<Box<dyn Output>> =
-                vec![Box::new(open_file_output(Path::new(path), 0, 0)?)];
-            return replay_with(args, &config, records, outputs, false);
-        }
-        None => !config.outputs.any_enabled(),
-    };
-    let mut outputs = configured_outputs(&config)?;
-    if to_stdout && !config.outputs.stdout.enabled {
-        outputs.push(Box::new(StdoutOutput::new()));
+    let records = record_settings(kinds, &config, replay_identity(&args.files))?;
+    // --out replaces the configured outputs (the store included) with one NDJSON stream.
+    if args.out.is_some() {
+        config.outputs.stdout.enabled = false;
+        config.outputs.file = None;
+        config.outputs.sqlite = None;
     }
+    let outputs: Vec<Box<dyn Output>> = match args.out.as_deref() {
+        Some("-") => vec![Box::new(StdoutOutput::new())],
+        Some(path) => vec![Box::new(open_file_output(Path::new(path), 0, 0)?)],
+        None if !config.outputs.any_enabled() => vec![Box::new(StdoutOutput::new())],
+        None => configured_outputs(&config)?,
+    };
+    let to_stdout = args.out.as_deref() == Some("-")
+        || (args.out.is_none() && (config.outputs.stdout.enabled || !config.outputs.any_enabled()));
     replay_with(args, &config, records, outputs, to_stdout)
 }
 
@@ -323,7 +338,11 @@ fn run_live(args: RunArgs) -> Result<ExitCode> {
         None => zero_config()?,
     };
     let _log = init_logging(&config)?;
-    let records = record_settings(config.records.iter(), &config)?;
+    let run_start = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0);
+    let records = record_settings(config.records.iter(), &config, run_start as u64)?;
     if config.captures.is_empty() {
         bail!("no captures configured (add at least one under `captures:`)");
     }
@@ -338,10 +357,6 @@ fn run_live(args: RunArgs) -> Result<ExitCode> {
         warn!("No output is enabled; writing records to stdout.");
         outputs.push(Box::new(StdoutOutput::new()));
     }
-    let run_start = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as i64)
-        .unwrap_or(0);
     let mut captures = Vec::new();
     for (worker, capture) in config.captures.iter().enumerate() {
         let settings = live_settings(capture);
@@ -447,8 +462,18 @@ fn query(args: QueryArgs) -> Result<ExitCode> {
     let request =
         sqlite::query::QueryRequest::new(&args.module, args.time.as_deref(), filters, format)?;
     let result = sqlite::query::run(&db, &request, sqlite::now_ns())?;
-    print!("{}", result.render(format));
+    write_stdout(result.render(format).as_bytes())?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes to stdout; a reader that went away (`| head`) is not an error.
+fn write_stdout(bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Err(err) if err.kind() != std::io::ErrorKind::BrokenPipe => Err(err.into()),
+        _ => Ok(()),
+    }
 }
 
 fn raw_default_store() -> PathBuf {

@@ -139,6 +139,9 @@ pub struct RecordSettings {
     pub flows: Option<FlowSettings>,
     /// Aggregate interval rollups with these settings.
     pub rollups: Option<RollupSettings>,
+    /// Identity of this run (replayed files' contents, or a live run's start), mixed into
+    /// rollup ids.
+    pub run: u64,
 }
 
 /// The processing side: builder, flow table, outputs and their metrics.
@@ -186,9 +189,14 @@ impl Processor {
         let flows = records
             .flows
             .map(|settings| builder.flow_recorder(settings));
-        let rollups = records
-            .rollups
-            .map(|settings| Rollups::new(settings, builder.observer_name(), builder.hostname()));
+        let rollups = records.rollups.map(|settings| {
+            Rollups::new(
+                settings,
+                builder.observer_name(),
+                builder.hostname(),
+                records.run,
+            )
+        });
         Processor {
             builder,
             emit_packets: records.packets,

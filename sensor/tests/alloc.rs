@@ -117,6 +117,7 @@ fn warm_hot_path_allocates_nothing_per_packet() {
         },
         "alloc-test",
         "host",
+        0,
     );
     let fixtures = [
         "http-dns-wikipedia-mixed.pcap",

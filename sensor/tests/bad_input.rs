@@ -642,13 +642,43 @@ fn decode_errors_of_random_frames_are_counted_by_layer() {
 // ---------------------------------------------------------------------------------------
 
 #[test]
-fn run_without_config_is_a_clear_error() {
-    let out = run(&["run"]);
+fn run_without_config_needs_an_interface_that_is_up() {
+    // Zero-config `run` captures on the first up, non-loopback interface. In a fresh network
+    // namespace there is none, so it must say so clearly (and never fall back to `lo`).
+    assert!(
+        effective_uid_is_root(),
+        "this test creates a network namespace and needs root"
+    );
+    let ns = format!("ns-zero-{}", std::process::id());
+    let status = std::process::Command::new("ip")
+        .args(["netns", "add", &ns])
+        .status()
+        .unwrap();
+    assert!(status.success(), "ip netns add {ns}");
+    let out = std::process::Command::new("ip")
+        .args(["netns", "exec", &ns, env!("CARGO_BIN_EXE_netsensor"), "run"])
+        .output()
+        .unwrap();
+    let _ = std::process::Command::new("ip")
+        .args(["netns", "delete", &ns])
+        .status();
     assert_no_panic(&out);
     assert_eq!(out.status.code(), Some(1));
     let error = error_line(&out);
+    assert!(error.contains("no interface is up"), "{error}");
     assert!(error.contains("--config"), "{error}");
     assert!(out.stdout.is_empty());
+}
+
+fn effective_uid_is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(2).map(|uid| uid == "0"))
+        })
+        .unwrap_or(false)
 }
 
 /// Dotted names of the leaves of a record (arrays of objects contribute their members' keys;

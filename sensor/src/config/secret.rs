@@ -121,12 +121,7 @@ impl SecretRef {
     /// the variable's value. An empty secret is an error.
     pub fn read_bytes(&self) -> Result<Secret<Vec<u8>>, SecretError> {
         let mut bytes = match self {
-            SecretRef::File(path) => {
-                std::fs::read(path).map_err(|error| SecretError::ReadFile {
-                    path: path.clone(),
-                    error,
-                })?
-            }
+            SecretRef::File(path) => read_limited(path)?,
             SecretRef::Env(name) => read_env(name)?.into_bytes(),
         };
         while matches!(bytes.last(), Some(b'\n' | b'\r')) {
@@ -245,6 +240,38 @@ impl<'de> Visitor<'de> for SecretRefVisitor {
     }
 }
 
+/// Largest secret file read; a key or token is far smaller, and a limit keeps a mistaken
+/// path (`/dev/zero`, a log file) from exhausting memory.
+pub const MAX_SECRET_FILE_BYTES: u64 = 64 * 1024;
+
+/// Reads a regular file of at most [`MAX_SECRET_FILE_BYTES`].
+fn read_limited(path: &std::path::Path) -> Result<Vec<u8>, SecretError> {
+    use std::io::Read;
+    let fail = |error| SecretError::ReadFile {
+        path: path.to_owned(),
+        error,
+    };
+    let file = std::fs::File::open(path).map_err(fail)?;
+    let meta = file.metadata().map_err(fail)?;
+    if !meta.is_file() {
+        return Err(fail(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file",
+        )));
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_SECRET_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(fail)?;
+    if bytes.len() as u64 > MAX_SECRET_FILE_BYTES {
+        return Err(fail(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("larger than {MAX_SECRET_FILE_BYTES} bytes"),
+        )));
+    }
+    Ok(bytes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -331,5 +358,20 @@ mod tests {
         assert_eq!(r, SecretRef::File("/etc/netsensor/k".into()));
         let abs = SecretRef::File("/k".into()).rebased(Path::new("/etc"));
         assert_eq!(abs, SecretRef::File("/k".into()));
+    }
+
+    #[test]
+    fn secret_files_must_be_small_regular_files() {
+        let dev_zero = SecretRef::File("/dev/zero".into());
+        assert!(dev_zero
+            .read_bytes()
+            .unwrap_err()
+            .to_string()
+            .contains("/dev/zero"));
+        let dir = tempfile::tempdir().unwrap();
+        let big = dir.path().join("big");
+        std::fs::write(&big, vec![b'k'; 70_000]).unwrap();
+        let err = SecretRef::File(big).read_bytes().unwrap_err().to_string();
+        assert!(err.contains("larger than 65536 bytes"), "{err}");
     }
 }

@@ -17,7 +17,10 @@ mod tcp_options;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use arrayvec::ArrayVec;
-use etherparse::{Ipv6ExtensionSlice, LaxNetSlice, LaxSlicedPacket, LinkSlice, TcpSlice, UdpSlice};
+use etherparse::{
+    ip_number, IpNumber, Ipv6ExtensionsSlice, LaxNetSlice, LaxSlicedPacket, LinkSlice, TcpSlice,
+    UdpSlice,
+};
 use netsensor_schema::MAX_VLAN_TAGS;
 
 use crate::capture::LinkType;
@@ -403,13 +406,7 @@ fn decode_sliced<'a>(
         Some(LaxNetSlice::Ipv6(ipv6)) => {
             let header = ipv6.header();
             let payload = ipv6.payload();
-            let (mut mf, mut offset) = (false, 0u16);
-            for ext in ipv6.extensions().clone() {
-                if let Ipv6ExtensionSlice::Fragment(frag) = ext {
-                    mf = frag.more_fragments();
-                    offset = frag.fragment_offset().value().saturating_mul(8);
-                }
-            }
+            let (mf, offset) = ipv6_fragment(ipv6.extensions());
             let ext_len = ipv6.extensions().slice().len() as u32;
             let ip = IpInfo {
                 src: IpAddr::V6(Ipv6Addr::from(header.source())),
@@ -432,6 +429,40 @@ fn decode_sliced<'a>(
         }
         None => {}
     }
+}
+
+/// More-fragments flag and fragment offset (bytes) from an IPv6 extension chain.
+///
+/// Walks the chain itself, bounds-checked: etherparse's `Ipv6ExtensionSliceIter` trusts the
+/// last header's next-header value and reads past a chain that `LaxSlicedPacket` cut short
+/// (e.g. Hop-by-Hop after Destination Options), which is undefined behaviour.
+fn ipv6_fragment(exts: &Ipv6ExtensionsSlice<'_>) -> (bool, u16) {
+    let (mut mf, mut offset) = (false, 0u16);
+    let mut next = exts.first_header();
+    let mut rest = exts.slice();
+    while let Some(header) = next {
+        let len = match header {
+            ip_number::IPV6_HOP_BY_HOP | ip_number::IPV6_ROUTE | ip_number::IPV6_DEST_OPTIONS => {
+                rest.get(1).map(|&n| (usize::from(n) + 1) * 8)
+            }
+            ip_number::IPV6_FRAG => Some(8),
+            ip_number::AUTH => rest.get(1).map(|&n| (usize::from(n) + 2) * 4),
+            _ => None,
+        };
+        let Some((bytes, tail)) = len.and_then(|len| rest.split_at_checked(len)) else {
+            break;
+        };
+        if header == ip_number::IPV6_FRAG {
+            if let Some(&[hi, lo]) = bytes.get(2..4) {
+                let field = u16::from_be_bytes([hi, lo]);
+                offset = field & 0xfff8;
+                mf = field & 1 != 0;
+            }
+        }
+        next = bytes.first().map(|&n| IpNumber(n));
+        rest = tail;
+    }
+    (mf, offset)
 }
 
 /// Length of an IPv4 authentication header, which etherparse treats as an extension.

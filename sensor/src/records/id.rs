@@ -54,6 +54,14 @@ pub fn observer_seed(observer: &str) -> u64 {
     xxh3_64(observer.as_bytes())
 }
 
+/// Mixes a run's identity into an observer's seed (see `Rollups::new`).
+pub fn run_seed(observer_seed: u64, run: u64) -> u64 {
+    let mut hasher = Xxh3::with_seed(observer_seed);
+    hasher.update(b"netsensor.run\0");
+    hasher.update(&run.to_le_bytes());
+    hasher.digest()
+}
+
 /// The id of a rollup record: observer, interval start, dimension and key.
 pub fn rollup_id(
     observer_seed: u64,

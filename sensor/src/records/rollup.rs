@@ -35,7 +35,7 @@ use netsensor_schema::{
     Timestamp, Volume,
 };
 
-use crate::records::id::{observer_seed, rollup_id};
+use crate::records::id::{observer_seed, rollup_id, run_seed};
 
 /// Default interval length: 10 s.
 pub const DEFAULT_INTERVAL_NS: i64 = 10_000_000_000;
@@ -226,14 +226,20 @@ impl Rollups {
     /// Rollups for the given observer (`observer.name`, `observer.hostname`). An interval
     /// below 1 ns is raised to 1 ns and a top N above [`MAX_TOP_N`] is lowered to it; use
     /// [`RollupSettings::from_millis`] to reject such values instead.
-    pub fn new(settings: RollupSettings, observer_name: &str, hostname: &str) -> Self {
+    ///
+    /// `run` identifies what is being counted (the replayed files' contents, or a live
+    /// run's start): two runs that share an interval, such as a sensor restarted mid
+    /// interval or capture files replayed one by one, get different ids, so a store that
+    /// ignores duplicate ids keeps both parts; replaying the same files again gives the
+    /// same ids and is ignored.
+    pub fn new(settings: RollupSettings, observer_name: &str, hostname: &str, run: u64) -> Self {
         let top_n = settings.top_n.min(MAX_TOP_N);
         Rollups {
             interval_ns: settings.interval_ns.max(1),
             top_n,
             observer_name: observer_name.to_owned(),
             hostname: hostname.to_owned(),
-            id_seed: observer_seed(observer_name),
+            id_seed: run_seed(observer_seed(observer_name), run),
             current: None,
             floor: i64::MIN,
             named: Default::default(),
@@ -542,7 +548,12 @@ mod tests {
     }
 
     fn rollups(interval_ns: i64, top_n: usize) -> Rollups {
-        Rollups::new(RollupSettings { interval_ns, top_n }, "sensor-1", "host-1")
+        Rollups::new(
+            RollupSettings { interval_ns, top_n },
+            "sensor-1",
+            "host-1",
+            0,
+        )
     }
 
     fn feed(r: &mut Rollups, packets: &[Pkt]) {
@@ -675,7 +686,12 @@ mod tests {
         assert!(v["observer"].get("ingress").is_none());
         assert_eq!(v["observer"]["name"], "sensor-1");
         assert_eq!(v["observer"]["hostname"], "host-1");
-        let expected = rollup_id(observer_seed("sensor-1"), T0, "service", "https");
+        let expected = rollup_id(
+            run_seed(observer_seed("sensor-1"), 0),
+            T0,
+            "service",
+            "https",
+        );
         assert_eq!(v["event"]["id"], expected.to_string());
         let d = records.iter().find(|v| dim(v) == "destination").unwrap();
         assert_eq!(key(d), "192.0.2.1");
@@ -859,6 +875,7 @@ mod tests {
             rollup_id(seed, T0 + SECOND, "source_country", "DE"),
             rollup_id(seed, T0, "source_country", "FR"),
             rollup_id(observer_seed("sensor-2"), T0, "source_country", "DE"),
+            rollup_id(run_seed(seed, 1), T0, "source_country", "DE"),
         ];
         assert_eq!(keys.iter().collect::<HashSet<_>>().len(), keys.len());
     }
