@@ -5,6 +5,8 @@
 //! Kibana filters keep working) but nobody without the key can map it back. Geo and AS
 //! lookups use the real address before it is replaced; Community IDs are computed over the
 //! pseudonyms so they cannot be matched against other tools' real-address ids.
+//! DNS resolved addresses get the same pseudonyms (so they still match later connections),
+//! while MAC addresses and DNS answer texts are dropped from records.
 //! IPv4 pseudonyms have 32 bits: two addresses can collide (birthday bound ~65 k hosts).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};

@@ -5,10 +5,10 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use netsensor_schema::{
-    size_class, AutonomousSystem, CommunityId, Endpoint, Event, Geo, IcmpDetails, Ingress,
-    InnerVlan, Interface, IpDetails, KeywordNumber, Mac, Netsensor, Network, Observer, OsGuess,
-    PacketDetails, PacketRecord, Related, SideService, TcpDetails, Timestamp, UdpDetails, Vlan,
-    VlanIds,
+    size_class, AutonomousSystem, CommunityId, DnsAnswers, Endpoint, Event, Geo, IcmpDetails,
+    Ingress, InnerVlan, Interface, IpDetails, KeywordNumber, Mac, Netsensor, Network, Observer,
+    OsGuess, PacketDetails, PacketRecord, Related, SideService, TcpDetails, Timestamp, UdpDetails,
+    Vlan, VlanIds,
 };
 
 use crate::capture::FrameMeta;
@@ -127,6 +127,13 @@ impl PacketBuilder {
             App::None
         };
         let enricher = &*self.enricher;
+        if let Some(pseudonymizer) = &enricher.pseudonymizer {
+            // DNS answers name the addresses later connections use: pseudonymise them the
+            // same way, so they still match those connections' records.
+            for ip in &mut self.scratch.resolved {
+                *ip = pseudonymizer.pseudonym(*ip);
+            }
+        }
         let record = build(
             enricher,
             Observer {
@@ -232,12 +239,14 @@ fn build<'a>(
         packets: 1,
         ..Network::default()
     };
+    // MAC addresses identify hosts as well as IP addresses do: pseudonymisation drops them.
+    let keep_macs = enricher.pseudonymizer.is_none();
     let mut src = Endpoint {
-        mac: decoded.link.src_mac.map(Mac),
+        mac: decoded.link.src_mac.filter(|_| keep_macs).map(Mac),
         ..Endpoint::default()
     };
     let mut dst = Endpoint {
-        mac: decoded.link.dst_mac.map(Mac),
+        mac: decoded.link.dst_mac.filter(|_| keep_macs).map(Mac),
         ..Endpoint::default()
     };
     let mut related = Related::default();
@@ -333,7 +342,13 @@ fn build<'a>(
         App::None => {}
         App::Dns(summary, protocol) => {
             record.network.protocol = Some(protocol);
-            record.dns = Some(summary.record(scratch));
+            let mut dns = summary.record(scratch);
+            if enricher.pseudonymizer.is_some() {
+                // Answer data holds addresses (and names) as text; only the pseudonymised
+                // `dns.resolved_ip` stays.
+                dns.answers = DnsAnswers::default();
+            }
+            record.dns = Some(dns);
         }
         App::Tls(summary) => {
             record.network.protocol = Some("tls");
