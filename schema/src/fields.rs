@@ -130,7 +130,7 @@ pub const FIELDS: &[Field] = &[
     f("observer.type", K, ALL, "Always `sensor`."),
     f("observer.product", K, ALL, "Always `netsensor`."),
     f("observer.version", K, ALL, "Sensor version."),
-    f("observer.ingress.interface.name", K, P | F, "Capture interface, or the pcap file name on replay."),
+    f("observer.ingress.interface.name", K, P, "Capture interface, or the pcap file name on replay."),
     f("network.type", K, P | F, "`ipv4`, `ipv6`, `arp`, …"),
     f("network.transport", K, P | F, "Lower-case IANA transport name: `tcp`, `udp`, `icmp`, `ipv6-icmp`, …"),
     f("network.iana_number", K, P | F, "IANA protocol number, e.g. `6`."),

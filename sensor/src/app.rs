@@ -180,7 +180,8 @@ fn start_metrics(
     match &config.listeners.metrics {
         Some(listener) => {
             let handle =
-                telemetry::server::spawn(listener.address, metrics.clone(), health.clone())?;
+                telemetry::server::spawn(listener.address, metrics.clone(), health.clone())
+                    .context("cannot start the metrics listener (listeners.metrics)")?;
             info!(address = %handle.local_addr(), "Serving /metrics, /healthz and /readyz.");
             Ok(Some(handle))
         }
@@ -214,10 +215,9 @@ fn start_query_listener(config: &Config) -> Result<Option<telemetry::ListenerHan
     let (Some(store), Some(listener)) = (&config.outputs.sqlite, &config.listeners.query) else {
         return Ok(None);
     };
-    let handle = telemetry::server::spawn_router(
-        listener.address,
-        sqlite::http::router(store.path.clone()),
-    )?;
+    let handle =
+        telemetry::server::spawn_router(listener.address, sqlite::http::router(store.path.clone()))
+            .context("cannot start the query listener (listeners.query)")?;
     info!(address = %handle.local_addr(), "Serving /query on the embedded store.");
     Ok(Some(handle))
 }
@@ -320,10 +320,11 @@ fn finish(report: RunReport) -> Result<ExitCode> {
     if let Some(summary) = &report.summary {
         eprint!("{}", summary.render(report.packets));
     }
-    for error in &report.file_errors {
+    for error in report.file_errors.iter().chain(&report.capture_errors) {
         eprintln!("netsensor: {error}");
     }
-    if !report.file_errors.is_empty() {
+    if !report.file_errors.is_empty() || !report.capture_errors.is_empty() {
+        // Not 0: a supervisor (systemd Restart=on-failure) must see the capture died.
         return Ok(ExitCode::from(2));
     }
     if report.output_errors > 0 {

@@ -51,6 +51,8 @@ pub struct RunReport {
     pub records: u64,
     /// Files that could not be read completely.
     pub file_errors: Vec<String>,
+    /// Live captures that failed before the sensor was told to stop.
+    pub capture_errors: Vec<String>,
     /// Errors from outputs.
     pub output_errors: u64,
     /// Traffic summary, when asked for.
@@ -352,34 +354,33 @@ impl Processor {
     /// Hands one kind's NDJSON to every output and accounts the result.
     fn write(&mut self, kind: RecordKind, ndjson: &[u8], records: u64) {
         for (output, metrics) in &mut self.outputs {
-            match output.write_batch(kind, ndjson) {
+            let result = output.write_batch(kind, ndjson);
+            match &result {
                 Ok(()) => {
                     metrics.sent.inc_by(records);
                     metrics.bytes.inc_by(ndjson.len() as u64);
                 }
                 Err(err) => {
                     metrics.failed.inc_by(records);
-                    metrics.up.set(0);
-                    self.health.set_output_up(output.name(), false);
                     self.report.output_errors += 1;
                     if let Some(suppressed) = self.output_warnings.allow("output_write") {
                         warn!(output = output.name(), error = %err, "Output write failed{suppressed}.");
                     }
                 }
             }
+            set_output_health(&self.health, output.name(), metrics, result.is_ok());
         }
     }
 
     /// Flushes every output.
     pub fn flush(&mut self) {
         for (output, metrics) in &mut self.outputs {
-            if let Err(err) = output.flush() {
-                if err.kind() != std::io::ErrorKind::BrokenPipe {
-                    warn!(output = output.name(), error = %err, "Output flush failed.");
-                }
-                metrics.up.set(0);
+            let result = output.flush();
+            if let Err(err) = &result {
+                warn!(output = output.name(), error = %err, "Output flush failed.");
                 self.report.output_errors += 1;
             }
+            set_output_health(&self.health, output.name(), metrics, result.is_ok());
         }
     }
 
@@ -540,10 +541,17 @@ pub fn run_live(
         // Live flows time out by the wall clock, also when no packet arrives.
         processor.expire(wall_clock_ns());
     }
-    for handle in threads {
-        let _ = handle.join();
-    }
-    processor.finish(EndReason::Shutdown, started)
+    let capture_errors: Vec<String> = threads
+        .into_iter()
+        .filter_map(|handle| {
+            handle
+                .join()
+                .unwrap_or_else(|_| Some("capture thread panicked".into()))
+        })
+        .collect();
+    let mut report = processor.finish(EndReason::Shutdown, started);
+    report.capture_errors = capture_errors;
+    report
 }
 
 struct CaptureWorker {
@@ -558,14 +566,18 @@ struct CaptureWorker {
 }
 
 impl CaptureWorker {
-    fn run(mut self) {
+    /// Captures until told to stop; returns the error that ended the capture early, if any.
+    fn run(mut self) -> Option<String> {
         let name = self.capture.interface().to_owned();
         self.health.set_capture_up(&name, true);
         let mut warned_oversized = false;
         let mut batch = self.empty_batch();
+        let mut failure = None;
         while !self.stop.load(Ordering::Relaxed) {
             if let Err(err) = self.capture.fill(&mut batch, self.batch_frames) {
-                error!(capture = %name, error = %err, "Capture failed; this capture stops.");
+                let message = error_chain(&err);
+                error!(capture = %name, error = %message, "Capture failed; this capture stops.");
+                failure = Some(message);
                 break;
             }
             let drops = self.capture.kernel_drops();
@@ -599,13 +611,11 @@ impl CaptureWorker {
                     rejected.clear();
                     rejected
                 }
-                Err(TrySendError::Disconnected(_)) => {
-                    self.health.set_capture_up(&name, false);
-                    return;
-                }
+                Err(TrySendError::Disconnected(_)) => break,
             };
         }
         self.health.set_capture_up(&name, false);
+        failure
     }
 
     fn empty_batch(&self) -> FrameBatch {
@@ -617,6 +627,27 @@ impl CaptureWorker {
         batch.source = Some(Arc::clone(&self.source));
         batch
     }
+}
+
+/// An output is up after a successful write or flush and down after a failed one, in the
+/// metric and in `/readyz` alike, so a transient failure heals by itself.
+fn set_output_health(health: &Health, name: &str, metrics: &OutputMetrics, up: bool) {
+    if (metrics.up.get() == 1) != up {
+        metrics.up.set(i64::from(up));
+        health.set_output_up(name, up);
+    }
+}
+
+/// An error and its sources on one line (`outer: inner: innermost`), for logs.
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 fn wall_clock_ns() -> i64 {

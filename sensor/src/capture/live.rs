@@ -48,7 +48,7 @@ pub struct LiveSettings {
 #[derive(Debug, Error)]
 pub enum LiveError {
     /// libpcap refused to open the interface.
-    #[error("cannot open interface {interface} (the sensor needs CAP_NET_RAW)")]
+    #[error("cannot open interface {interface}{}", permission_hint(source))]
     Open {
         /// Interface name.
         interface: String,
@@ -81,6 +81,16 @@ pub enum LiveError {
         /// libpcap's error.
         source: pcap::Error,
     },
+}
+
+/// The capability hint for errors that are about permission, and only for those.
+fn permission_hint(error: &pcap::Error) -> &'static str {
+    let text = error.to_string();
+    if text.contains("not permitted") || text.contains("ermission denied") {
+        " (the sensor needs CAP_NET_RAW)"
+    } else {
+        ""
+    }
 }
 
 /// Kernel counters since the previous read.

@@ -126,7 +126,9 @@ impl Replay {
                     }
                     batch = self.start_batch(source, events);
                 }
-                std::thread::sleep(wait);
+                if !sleep_unless_stopped(wait, stop) {
+                    return false;
+                }
             }
             batch.push(meta, &self.frame);
             if batch.len() >= batch_frames {
@@ -161,6 +163,22 @@ impl Replay {
     }
 }
 
+/// Sleeps `wait` in short slices; false when `stop` was set meanwhile, so a long gap in
+/// a paced replay never makes the process deaf to SIGINT/SIGTERM.
+fn sleep_unless_stopped(wait: Duration, stop: &AtomicBool) -> bool {
+    let until = Instant::now() + wait;
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            return false;
+        }
+        let now = Instant::now();
+        if now >= until {
+            return true;
+        }
+        std::thread::sleep((until - now).min(Duration::from_millis(100)));
+    }
+}
+
 /// The file name shown as `observer.ingress.interface.name`.
 fn file_label(path: &std::path::Path) -> String {
     path.file_name()
@@ -172,6 +190,18 @@ fn file_label(path: &std::path::Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_paced_wait_ends_when_stopped() {
+        let stop = AtomicBool::new(true);
+        let started = Instant::now();
+        assert!(!sleep_unless_stopped(Duration::from_secs(3600), &stop));
+        assert!(started.elapsed() < Duration::from_secs(1));
+        assert!(sleep_unless_stopped(
+            Duration::from_millis(1),
+            &AtomicBool::new(false)
+        ));
+    }
 
     #[test]
     fn speeds_parse() {

@@ -181,7 +181,8 @@ pub struct CaptureSection {
     /// libpcap read timeout (1..=60000).
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u32,
-    /// Decode inside tunnels (reserved; tunnels are decoded when this is `true`).
+    /// Reserved for tunnel decapsulation (VXLAN, GENEVE, GRE, MPLS), which this version
+    /// does not do yet: tunnelled traffic is reported by its outer packet either way.
     #[serde(default = "default_true")]
     pub decapsulate: bool,
 }

@@ -839,6 +839,18 @@ impl Resolver<'_> {
                 format!("`{endpoint}` is not an http:// URL"),
             ));
         }
+        let authority = host
+            .unwrap_or_default()
+            .split('/')
+            .next()
+            .unwrap_or_default();
+        if authority.contains('@') {
+            // The endpoint is logged and printed; credentials belong in `headers`.
+            return Err(invalid(
+                "telemetry.otlp.endpoint",
+                "credentials in the URL are not accepted; use `headers: { authorization: { env: NAME } }`",
+            ));
+        }
         let mut headers = BTreeMap::new();
         for (name, secret) in &o.headers {
             let key = format!("telemetry.otlp.headers.{name}");
@@ -996,8 +1008,13 @@ fn flows(raw: &raw::FlowsSection) -> Result<FlowsConfig, Invalid> {
 }
 
 fn pipeline(raw: &raw::PipelineSection) -> Result<PipelineConfig, Invalid> {
+    // Both are allocated up front, so a typo must fail here rather than exhaust memory.
     let size = |key: &str, v: u32| -> Result<usize, Invalid> {
-        usize::try_from(positive(key, v)?).map_err(|_| invalid(key, "too large"))
+        if (1..=65_536).contains(&v) {
+            Ok(v as usize)
+        } else {
+            Err(invalid(key, format!("{v} is out of range 1..=65536")))
+        }
     };
     Ok(PipelineConfig {
         batch_size: size("pipeline.batch_size", raw.batch_size)?,
@@ -1450,7 +1467,7 @@ mod tests {
         );
         assert_err(
             "pipeline:\n  queue_batches: 0\n",
-            "t.yaml:2:18: pipeline.queue_batches: must be greater than 0",
+            "t.yaml:2:18: pipeline.queue_batches: 0 is out of range 1..=65536",
         );
         assert_err(
             "logging:\n  level: inf\n",
@@ -1463,6 +1480,10 @@ mod tests {
         assert_err(
             "telemetry:\n  otlp:\n    endpoint: https://collector:4318/v1/metrics\n",
             "t.yaml:3:15: telemetry.otlp.endpoint: `https://collector:4318/v1/metrics`: https is not supported",
+        );
+        assert_err(
+            "telemetry:\n  otlp:\n    endpoint: http://u:p@c:4318/v1/metrics\n",
+            "t.yaml:3:15: telemetry.otlp.endpoint: credentials in the URL are not accepted",
         );
         assert_err(
             "telemetry:\n  otlp:\n    endpoint: localhost:4318\n",

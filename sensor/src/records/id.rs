@@ -38,13 +38,21 @@ pub fn packet_id(seed: u64, number: u64) -> EventId {
     EventId(xxh3_128_with_seed(&number.to_le_bytes(), seed))
 }
 
-/// The id of a flow record: observer, the full flow key, the flow's first-seen time and the
-/// record's position, so every interim record of a long flow has its own id.
-pub fn flow_id(observer_seed: u64, key: &[u8], first_seen_ns: i64, sequence: u32) -> EventId {
+/// The id of a flow record: observer, the full flow key, the flow's first-seen time, the id
+/// of the packet that opened it (two flows reusing a 5-tuple at the same instant stay
+/// apart) and the record's position, so every interim record of a long flow has its own id.
+pub fn flow_id(
+    observer_seed: u64,
+    key: &[u8],
+    first_seen_ns: i64,
+    opener: u64,
+    sequence: u32,
+) -> EventId {
     let mut hasher = Xxh3::with_seed(observer_seed);
     hasher.update(b"netsensor.flow\0");
     hasher.update(key);
     hasher.update(&first_seen_ns.to_le_bytes());
+    hasher.update(&opener.to_le_bytes());
     hasher.update(&sequence.to_le_bytes());
     EventId(hasher.digest128())
 }

@@ -347,6 +347,13 @@ fn build<'a>(
                 // Answer data holds addresses (and names) as text; only the pseudonymised
                 // `dns.resolved_ip` stays.
                 dns.answers = DnsAnswers::default();
+                // A reverse lookup's name spells the address out: keep only its zone.
+                if let Some(question) = &mut dns.question {
+                    if let Some(zone) = reverse_zone(question.name) {
+                        question.name = zone;
+                        question.registered_domain = None;
+                    }
+                }
             }
             record.dns = Some(dns);
         }
@@ -358,11 +365,42 @@ fn build<'a>(
             record.network.protocol = Some("http");
             record.http = Some(summary.http(scratch));
             record.url = summary.url(scratch);
+            // An IP-literal Host is an address in clear text: no URL when pseudonymising.
+            let ip_host = record
+                .url
+                .as_ref()
+                .and_then(|u| u.domain)
+                .is_some_and(|host| {
+                    host.trim_start_matches('[')
+                        .trim_end_matches(']')
+                        .parse::<IpAddr>()
+                        .is_ok()
+                });
+            if enricher.pseudonymizer.is_some() && ip_host {
+                record.url = None;
+            }
             record.user_agent = summary.user_agent(scratch);
         }
     }
     record.netsensor.insecure = is_insecure(record.netsensor.service, record.network.protocol);
     record
+}
+
+/// `in-addr.arpa` or `ip6.arpa` when `name` is a reverse-lookup name.
+fn reverse_zone(name: &str) -> Option<&'static str> {
+    let lower = |suffix: &str| {
+        name.len() >= suffix.len()
+            && name
+                .get(name.len() - suffix.len()..)
+                .is_some_and(|end| end.eq_ignore_ascii_case(suffix))
+    };
+    if lower("in-addr.arpa") {
+        Some("in-addr.arpa")
+    } else if lower("ip6.arpa") {
+        Some("ip6.arpa")
+    } else {
+        None
+    }
 }
 
 fn set_geo<'a>(
@@ -504,5 +542,62 @@ pub const fn transport_name(protocol: u8) -> &'static str {
         59 => "ipv6-nonxt",
         60 => "ipv6-opts",
         _ => "other",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture::LinkType;
+    use crate::enrich::Pseudonymizer;
+
+    /// An Ethernet frame carrying a DNS PTR query for 4.3.2.1.in-addr.arpa.
+    fn ptr_query() -> Vec<u8> {
+        let mut dns = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+        for label in ["4", "3", "2", "1", "in-addr", "arpa"] {
+            dns.push(label.len() as u8);
+            dns.extend_from_slice(label.as_bytes());
+        }
+        dns.extend_from_slice(&[0, 0, 12, 0, 1]);
+        let builder = etherparse::PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+            .ipv4([192, 0, 2, 10], [198, 51, 100, 53], 64)
+            .udp(40000, 53);
+        let mut frame = Vec::new();
+        builder.write(&mut frame, &dns).unwrap();
+        frame
+    }
+
+    fn question_name(enricher: Enricher) -> String {
+        let frame = ptr_query();
+        let meta = FrameMeta {
+            timestamp_ns: 0,
+            wire_len: frame.len() as u32,
+            cap_len: frame.len() as u32,
+            link: LinkType::Ethernet,
+            number: 1,
+        };
+        let mut builder = PacketBuilder::new(Arc::new(enricher), "t", "h");
+        builder.with_record(&SourceInfo::default(), &meta, &frame, |record, _| {
+            record
+                .dns
+                .as_ref()
+                .and_then(|d| d.question.as_ref())
+                .unwrap()
+                .name
+                .to_owned()
+        })
+    }
+
+    #[test]
+    fn reverse_lookups_keep_only_their_zone_when_pseudonymising() {
+        assert_eq!(question_name(Enricher::default()), "4.3.2.1.in-addr.arpa");
+        let hidden = Enricher {
+            pseudonymizer: Some(Pseudonymizer::new(b"0123456789abcdef")),
+            ..Enricher::default()
+        };
+        assert_eq!(question_name(hidden), "in-addr.arpa");
+        assert_eq!(reverse_zone("B.8.D.0.1.0.0.2.IP6.ARPA"), Some("ip6.arpa"));
+        assert_eq!(reverse_zone("example.com"), None);
+        assert_eq!(reverse_zone("arpa"), None);
     }
 }

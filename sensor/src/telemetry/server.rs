@@ -36,7 +36,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
     /// The address could not be bound (in use, not local, no permission).
-    #[error("cannot listen on {addr} for /metrics, /healthz and /readyz")]
+    #[error("cannot listen on {addr}")]
     Bind {
         /// The address asked for.
         addr: SocketAddr,
@@ -45,10 +45,10 @@ pub enum ServerError {
         source: io::Error,
     },
     /// The runtime or its thread could not be created.
-    #[error("cannot start the metrics listener's runtime")]
+    #[error("cannot start an HTTP listener's runtime")]
     Runtime(#[source] io::Error),
     /// Accepting connections failed.
-    #[error("the metrics listener on {addr} failed")]
+    #[error("the HTTP listener on {addr} failed")]
     Serve {
         /// The bound address.
         addr: SocketAddr,
@@ -57,7 +57,7 @@ pub enum ServerError {
         source: io::Error,
     },
     /// The listener thread panicked.
-    #[error("the metrics listener thread panicked")]
+    #[error("an HTTP listener thread panicked")]
     Panicked,
 }
 

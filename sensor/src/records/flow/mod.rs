@@ -164,6 +164,11 @@ fn flow_packet(record: &PacketRecord<'_>) -> Option<FlowPacket> {
             .and_then(|c| c.as_bytes().try_into().ok())
             .unwrap_or([0, 0])
     };
+    facts.direction = match record.network.direction {
+        "ingress" => 1,
+        "egress" => 2,
+        _ => 0,
+    };
     facts.countries[sender] = code(&record.source);
     facts.countries[sender ^ 1] = code(&record.destination);
     Some(FlowPacket {
@@ -171,6 +176,7 @@ fn flow_packet(record: &PacketRecord<'_>) -> Option<FlowPacket> {
         side,
         time_ns: record.timestamp.0,
         bytes: record.network.bytes,
+        packet_id: record.event.id.0 as u64,
         tcp: ns
             .tcp
             .as_ref()
@@ -243,7 +249,13 @@ fn flow_record<'a>(
     FlowRecord {
         timestamp: start,
         event: Event::flow(
-            flow_id(id_seed, &key.id_bytes(), export.first_seen, export.sequence),
+            flow_id(
+                id_seed,
+                &key.id_bytes(),
+                export.first_seen,
+                export.opener,
+                export.sequence,
+            ),
             start,
             end,
             export.reason.is_final(),
@@ -254,7 +266,11 @@ fn flow_record<'a>(
             transport: Some(transport_name(key.protocol)),
             iana_number: Some(KeywordNumber(u32::from(key.protocol))),
             protocol: app_protocol,
-            direction: "unknown",
+            direction: match export.facts.direction {
+                1 => "ingress",
+                2 => "egress",
+                _ => "unknown",
+            },
             bytes: export.bytes[0] + export.bytes[1],
             packets: export.packets[0] + export.packets[1],
             community_id: Some(community_id(

@@ -90,6 +90,9 @@ pub struct FlowPacket {
     pub time_ns: i64,
     /// Wire length.
     pub bytes: u64,
+    /// The packet's own record id (low 64 bits); the first packet's names the flow, so
+    /// flows that reuse a 5-tuple at the same instant still get distinct record ids.
+    pub packet_id: u64,
     /// TCP flags, seq, ack and payload length (TCP only).
     pub tcp: Option<(u8, u32, u32, u32)>,
     /// Small facts kept with the flow (set from the first packet that carries them).
@@ -106,6 +109,8 @@ pub struct FlowFacts {
     pub os: [u8; 2],
     /// Country codes of the low and high endpoints (`[0, 0]`: unknown).
     pub countries: [[u8; 2]; 2],
+    /// `network.direction` of the flow's first packet: 0 unknown, 1 ingress, 2 egress.
+    pub direction: u8,
 }
 
 /// Application protocols a flow can report, in `FlowFacts::app_protocol` order.
@@ -114,6 +119,8 @@ pub const APP_PROTOCOLS: [&str; 5] = ["dns", "mdns", "llmnr", "tls", "http"];
 /// One flow's state. Counters are indexed by direction: 0 initiator, 1 responder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct FlowEntry {
+    /// Record id (low 64 bits) of the packet that opened the flow.
+    opener: u64,
     first_seen: i64,
     last_seen: i64,
     span_start: i64,
@@ -140,6 +147,8 @@ pub struct FlowExport {
     pub initiator: Side,
     /// When the flow was first seen.
     pub first_seen: i64,
+    /// Record id (low 64 bits) of the packet that opened the flow.
+    pub opener: u64,
     /// Start and end of the span the counts cover.
     pub span: (i64, i64),
     /// Bytes sent by initiator and responder in the span.
@@ -230,12 +239,12 @@ impl FlowTable {
             // connection (or on a fresh SYN reusing its 5-tuple) and after an idle gap the
             // packet starts a new flow; past the active timeout the span closes first.
             let ends = match entry.end {
-                Some(_) => new_syn || now >= entry.ended_at + self.settings.linger_ns,
-                None => now - entry.last_seen >= self.settings.idle_timeout_ns,
+                Some(_) => new_syn || now >= entry.ended_at.saturating_add(self.settings.linger_ns),
+                None => now.saturating_sub(entry.last_seen) >= self.settings.idle_timeout_ns,
             };
             if ends {
                 self.finish(packet.key, None, out);
-            } else if now - entry.span_start >= self.settings.active_timeout_ns
+            } else if now.saturating_sub(entry.span_start) >= self.settings.active_timeout_ns
                 && entry.packets != [0, 0]
             {
                 if let Some(record) = export(&packet.key, entry, EndReason::ActiveTimeout) {
@@ -248,6 +257,7 @@ impl FlowTable {
             self.evict_oldest(out);
         }
         let entry = self.flows.entry(packet.key).or_insert_with(|| FlowEntry {
+            opener: packet.packet_id,
             first_seen: packet.time_ns,
             last_seen: packet.time_ns,
             span_start: packet.time_ns,
@@ -289,7 +299,7 @@ impl FlowTable {
     /// and interim records of long flows. Scans at most every half second of table time.
     pub fn expire(&mut self, now_ns: i64, out: &mut Vec<FlowExport>) {
         // A clock that jumped back (one far-future timestamp) must not stop the scans.
-        if now_ns < self.next_scan && self.next_scan - now_ns <= SCAN_INTERVAL_NS {
+        if now_ns < self.next_scan && self.next_scan.saturating_sub(now_ns) <= SCAN_INTERVAL_NS {
             return;
         }
         self.next_scan = now_ns.saturating_add(SCAN_INTERVAL_NS);
@@ -297,10 +307,10 @@ impl FlowTable {
         let mut exported = 0u64;
         self.flows.retain(|key, entry| {
             let due = if let Some(reason) = entry.end {
-                (now_ns >= entry.ended_at + settings.linger_ns).then_some(reason)
-            } else if now_ns - entry.last_seen >= settings.idle_timeout_ns {
+                (now_ns >= entry.ended_at.saturating_add(settings.linger_ns)).then_some(reason)
+            } else if now_ns.saturating_sub(entry.last_seen) >= settings.idle_timeout_ns {
                 Some(EndReason::IdleTimeout)
-            } else if now_ns - entry.span_start >= settings.active_timeout_ns
+            } else if now_ns.saturating_sub(entry.span_start) >= settings.active_timeout_ns
                 && entry.packets != [0, 0]
             {
                 Some(EndReason::ActiveTimeout)
@@ -345,6 +355,9 @@ impl FlowTable {
     fn evict_oldest(&mut self, out: &mut Vec<FlowExport>) {
         self.ages.clear();
         self.ages.extend(self.flows.values().map(|e| e.last_seen));
+        if self.ages.is_empty() {
+            return;
+        }
         let victims = (self.ages.len() / 8).max(1);
         let cutoff = *self.ages.select_nth_unstable(victims - 1).1;
         let (mut evicted, mut exported) = (0u64, 0u64);
@@ -380,6 +393,9 @@ fn initiator_of(packet: &FlowPacket) -> Side {
 fn merge_facts(kept: &mut FlowFacts, new: &FlowFacts) {
     if kept.app_protocol == 0 {
         kept.app_protocol = new.app_protocol;
+    }
+    if kept.direction == 0 {
+        kept.direction = new.direction;
     }
     for (kept, new) in kept.os.iter_mut().zip(new.os) {
         if *kept == 0 {
@@ -417,6 +433,7 @@ fn export(key: &FlowKey, entry: &mut FlowEntry, reason: EndReason) -> Option<Flo
         key: *key,
         initiator: entry.initiator,
         first_seen: entry.first_seen,
+        opener: entry.opener,
         span: (entry.span_start, entry.last_seen),
         bytes: entry.bytes,
         packets: entry.packets.map(u64::from),
@@ -451,6 +468,7 @@ mod tests {
             side,
             time_ns,
             bytes: 100,
+            packet_id: time_ns as u64,
             tcp: None,
             facts: FlowFacts::default(),
         }
