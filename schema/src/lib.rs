@@ -20,6 +20,8 @@
 //! assert!(fields_for(RecordKind::Packet).any(|f| f.name == "network.community_id"));
 //! ```
 #![deny(missing_docs)]
+// Input-driven code never unwraps; tests may (clippy.toml allows it there).
+#![deny(clippy::unwrap_used, clippy::expect_used)]
 
 mod fields;
 mod packet;

@@ -154,6 +154,27 @@ pub struct Observer<'a> {
     pub ingress: Option<Ingress<'a>>,
 }
 
+impl<'a> Observer<'a> {
+    /// The netsensor observer `name` on `hostname`, capturing on `interface` (None for
+    /// records that cover every interface). The version is the workspace's, which the
+    /// sensor and this crate share.
+    pub const fn sensor(name: &'a str, hostname: &'a str, interface: Option<&'a str>) -> Self {
+        Observer {
+            name,
+            hostname,
+            type_: "sensor",
+            product: "netsensor",
+            version: env!("CARGO_PKG_VERSION"),
+            ingress: match interface {
+                Some(name) => Some(Ingress {
+                    interface: Interface { name },
+                }),
+                None => None,
+            },
+        }
+    }
+}
+
 /// ECS `observer.ingress`.
 #[derive(Debug, Clone, Serialize)]
 pub struct Ingress<'a> {

@@ -138,11 +138,11 @@ fn record_settings(
             RecordKind::Packet => settings.packets = true,
             RecordKind::Flow => settings.flows = Some(flow_settings(config)),
             RecordKind::Rollup => {
-                settings.rollups = Some(RollupSettings {
-                    interval_ns: i64::try_from(config.rollups.interval.as_nanos())
-                        .unwrap_or(i64::MAX),
-                    top_n: config.rollups.top_n,
-                })
+                let interval_ms = u64::try_from(config.rollups.interval.as_millis()).unwrap_or(0);
+                settings.rollups = Some(RollupSettings::from_millis(
+                    interval_ms,
+                    config.rollups.top_n,
+                )?);
             }
         }
     }
@@ -373,11 +373,7 @@ fn run_live(args: RunArgs) -> Result<ExitCode> {
             local_macs: live::interface_mac(&capture.interface)
                 .into_iter()
                 .collect(),
-            fixed_direction: match capture.direction {
-                config::Direction::In => Some("ingress"),
-                config::Direction::Out => Some("egress"),
-                config::Direction::InOut => None,
-            },
+            fixed_direction: capture.direction.fixed_network_direction(),
         });
         info!(interface = %capture.interface, "Capture opened.");
         captures.push((opened, source));
@@ -412,11 +408,7 @@ fn live_settings(capture: &config::CaptureConfig) -> LiveSettings {
     LiveSettings {
         interface: capture.interface.clone(),
         promiscuous: capture.promiscuous,
-        direction: match capture.direction {
-            config::Direction::In => live::Direction::In,
-            config::Direction::Out => live::Direction::Out,
-            config::Direction::InOut => live::Direction::InOut,
-        },
+        direction: capture.direction,
         filter: capture.filter.clone(),
         snaplen_bytes: capture.snaplen_bytes,
         buffer_size_bytes: capture.buffer_size_bytes,

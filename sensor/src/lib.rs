@@ -13,6 +13,8 @@
 //!
 //! [`config`] and [`telemetry`] serve every stage; [`app`] wires them for the CLI.
 #![deny(missing_docs)]
+// Input-driven code never unwraps; tests may (clippy.toml allows it there).
+#![deny(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod app;
 pub mod capture;

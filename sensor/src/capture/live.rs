@@ -12,16 +12,7 @@ use thiserror::Error;
 
 use super::{FrameBatch, FrameMeta, LinkType};
 
-/// Which packets of the interface to capture.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Direction {
-    /// Received only.
-    In,
-    /// Sent only.
-    Out,
-    /// Both.
-    InOut,
-}
+pub use crate::config::Direction;
 
 /// Settings of one live capture.
 #[derive(Debug, Clone, PartialEq, Eq)]

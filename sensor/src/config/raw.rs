@@ -221,6 +221,18 @@ pub enum Direction {
     InOut,
 }
 
+impl Direction {
+    /// The `network.direction` every frame of such a capture has, when it sees only one
+    /// direction.
+    pub const fn fixed_network_direction(self) -> Option<&'static str> {
+        match self {
+            Direction::In => Some("ingress"),
+            Direction::Out => Some("egress"),
+            Direction::InOut => None,
+        }
+    }
+}
+
 /// A record kind as written in `records`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]

@@ -424,50 +424,12 @@ impl Config {
     /// output, no captures, no listeners, no file outputs, logs to standard error, every other
     /// setting at its default.
     pub fn default_for_replay() -> Config {
-        let hostname = host_name();
-        let raw = RawConfig::default();
-        Config {
-            sensor: SensorConfig {
-                name: hostname.clone(),
-                hostname,
-                data_directory: raw.sensor.data_directory.clone(),
-            },
-            captures: Vec::new(),
-            records: RecordKinds::only(RecordKind::Packet),
-            enrichment: EnrichmentConfig {
-                community_id_seed: raw.enrichment.community_id_seed,
-                os_guess: raw.enrichment.os_guess,
-                app_layer: raw.enrichment.app_layer,
-                geoip: GeoIpConfig::default(),
-            },
-            privacy: PrivacyConfig {
-                scrub_urls: raw.privacy.scrub_urls,
-                pseudonymize: None,
-            },
-            rollups: rollups(&raw::RollupsSection::default())
-                .unwrap_or_else(|_| unreachable!("defaults are valid")),
-            flows: flows(&raw::FlowsSection::default())
-                .unwrap_or_else(|_| unreachable!("defaults are valid")),
-            pipeline: PipelineConfig {
-                batch_size: raw::default_batch_size() as usize,
-                queue_batches: raw::default_queue_batches() as usize,
-            },
-            outputs: OutputsConfig {
-                stdout: StdoutOutputConfig { enabled: true },
-                file: None,
-                sqlite: None,
-            },
-            listeners: ListenersConfig {
-                metrics: None,
-                query: None,
-            },
-            logging: LoggingConfig {
-                level: raw.logging.level,
-                format: raw.logging.format,
-                file: None,
-            },
-            telemetry: TelemetryConfig { otlp: None },
-        }
+        // The built-in defaults, with the replay-specific choices on top: one copy of every
+        // default (raw.rs), so this cannot drift from what a config file gets.
+        const REPLAY: &str = "outputs: { stdout: { enabled: true } }\n\
+                              listeners: { metrics: null, query: null }\n";
+        from_str(REPLAY, Path::new("(replay defaults)"))
+            .unwrap_or_else(|err| unreachable!("the replay defaults are valid: {err}"))
     }
 
     /// The configuration as YAML in the file's own layout, with every secret printed as
@@ -966,21 +928,24 @@ fn records(raw: &[RecordName]) -> Result<RecordKinds, Invalid> {
 }
 
 fn rollups(raw: &raw::RollupsSection) -> Result<RollupsConfig, Invalid> {
-    if !(500..=86_400_000).contains(&raw.interval_ms) {
+    use crate::records::rollup::{MAX_TOP_N, MIN_INTERVAL_NS};
+    let min_ms = (MIN_INTERVAL_NS / 1_000_000) as u64;
+    if !(min_ms..=86_400_000).contains(&raw.interval_ms) {
         return Err(invalid(
             "rollups.interval_ms",
-            format!("{} is out of range 500..=86400000", raw.interval_ms),
+            format!("{} is out of range {min_ms}..=86400000", raw.interval_ms),
         ));
     }
-    if raw.top_n > 10_000 {
+    let top_n = raw.top_n as usize;
+    if top_n > MAX_TOP_N {
         return Err(invalid(
             "rollups.top_n",
-            format!("{} is out of range 0..=10000", raw.top_n),
+            format!("{top_n} is out of range 0..={MAX_TOP_N}"),
         ));
     }
     Ok(RollupsConfig {
         interval: Duration::from_millis(raw.interval_ms),
-        top_n: raw.top_n as usize,
+        top_n,
     })
 }
 
@@ -1726,10 +1691,13 @@ mod tests {
 
     #[test]
     fn default_for_replay_matches_its_documentation() {
-        let want = ok(
-            "outputs: { stdout: { enabled: true } }\nlisteners: { metrics: null, query: null }\n",
-        );
-        assert_eq!(Config::default_for_replay(), want);
+        let c = Config::default_for_replay();
+        assert!(c.outputs.stdout.enabled && c.outputs.file.is_none() && c.outputs.sqlite.is_none());
+        assert!(c.captures.is_empty());
+        assert!(c.listeners.metrics.is_none() && c.listeners.query.is_none());
+        assert_eq!(c.records, RecordKinds::only(RecordKind::Packet));
+        assert_eq!(c.sensor.name, host_name());
+        assert!(c.logging.file.is_none() && c.telemetry.otlp.is_none());
     }
 
     #[test]

@@ -6,9 +6,8 @@ use std::sync::Arc;
 
 use netsensor_schema::{
     size_class, AutonomousSystem, CommunityId, DnsAnswers, Endpoint, Event, Geo, IcmpDetails,
-    Ingress, InnerVlan, Interface, IpDetails, KeywordNumber, Mac, Netsensor, Network, Observer,
-    OsGuess, PacketDetails, PacketRecord, Related, SideService, TcpDetails, Timestamp, UdpDetails,
-    Vlan, VlanIds,
+    InnerVlan, IpDetails, KeywordNumber, Mac, Netsensor, Network, Observer, OsGuess, PacketDetails,
+    PacketRecord, Related, SideService, TcpDetails, Timestamp, UdpDetails, Vlan, VlanIds,
 };
 
 use crate::capture::FrameMeta;
@@ -136,18 +135,7 @@ impl PacketBuilder {
         }
         let record = build(
             enricher,
-            Observer {
-                name: &self.observer_name,
-                hostname: &self.hostname,
-                type_: "sensor",
-                product: "netsensor",
-                version: env!("CARGO_PKG_VERSION"),
-                ingress: Some(Ingress {
-                    interface: Interface {
-                        name: &source.interface,
-                    },
-                }),
-            },
+            Observer::sensor(&self.observer_name, &self.hostname, Some(&source.interface)),
             source,
             meta,
             &decoded,

@@ -368,14 +368,7 @@ impl Rollups {
                     start,
                     end,
                 ),
-                observer: Observer {
-                    name: &self.observer_name,
-                    hostname: &self.hostname,
-                    type_: "sensor",
-                    product: "netsensor",
-                    version: env!("CARGO_PKG_VERSION"),
-                    ingress: None,
-                },
+                observer: Observer::sensor(&self.observer_name, &self.hostname, None),
                 network: Volume {
                     bytes: row.counts.bytes,
                     packets: row.counts.packets,
@@ -513,14 +506,7 @@ mod tests {
         PacketRecord {
             timestamp: Timestamp(p.t),
             event: Event::packet(EventId(1)),
-            observer: Observer {
-                name: "s",
-                hostname: "h",
-                type_: "sensor",
-                product: "netsensor",
-                version: "0",
-                ingress: None,
-            },
+            observer: Observer::sensor("s", "h", None),
             network: Network {
                 transport: p.transport,
                 direction: p.direction,

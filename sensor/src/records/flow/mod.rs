@@ -10,9 +10,8 @@ use std::sync::Arc;
 
 use arrayvec::ArrayVec;
 use netsensor_schema::{
-    Endpoint as EcsEndpoint, Event, FlowDetails, FlowRecord, Ingress, InnerVlan, KeywordNumber,
-    Netsensor, Network, Observer, OsGuess, PacketRecord, Related, SideService, Timestamp, Vlan,
-    VlanIds,
+    Endpoint as EcsEndpoint, Event, FlowDetails, FlowRecord, InnerVlan, KeywordNumber, Netsensor,
+    Network, Observer, OsGuess, PacketRecord, Related, SideService, Timestamp, Vlan, VlanIds,
 };
 
 use crate::decode::tcp_flags;
@@ -99,14 +98,7 @@ impl FlowRecorder {
             let record = flow_record(
                 export,
                 &self.enricher,
-                Observer {
-                    name: &self.observer_name,
-                    hostname: &self.hostname,
-                    type_: "sensor",
-                    product: "netsensor",
-                    version: env!("CARGO_PKG_VERSION"),
-                    ingress: None::<Ingress<'_>>,
-                },
+                Observer::sensor(&self.observer_name, &self.hostname, None),
                 self.id_seed,
             );
             serde_json::to_writer(&mut *out, &record)?;
