@@ -2,9 +2,10 @@
 //! enrichment (GeoIP/ASN lookups included), record building, JSON serialization into a
 //! reused buffer, the flow table with its flow records, and the rollups. A counting global allocator proves it over real captures.
 
+mod common;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use netsensor::capture::offline::PcapFile;
@@ -45,17 +46,9 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn geo_dir() -> PathBuf {
-    std::env::var_os("NETSENSOR_GEO_DIR").map_or_else(|| repo().join(".cache/geo"), PathBuf::from)
-}
-
 /// Reads every frame of a fixture into batches of `size` frames.
 fn batches(name: &str, size: usize) -> Vec<FrameBatch> {
-    let path = repo().join("dev/fixtures/pcaps").join(name);
+    let path = common::fixtures_dir().join(name);
     let mut file = PcapFile::open(&path).unwrap();
     let source = Arc::new(SourceInfo {
         interface: name.to_owned(),
@@ -85,7 +78,7 @@ fn batches(name: &str, size: usize) -> Vec<FrameBatch> {
 
 #[test]
 fn warm_hot_path_allocates_nothing_per_packet() {
-    let geo = geo_dir();
+    let geo = common::geo_dir();
     let country = geo.join("country.mmdb");
     let asn = geo.join("asn.mmdb");
     assert!(

@@ -3,10 +3,12 @@
 //! with a clear message and the documented exit code (1 for a usage or configuration error,
 //! 2 for a damaged capture file), never with a panic (exit code 101) or a leaked secret.
 
+mod common;
+
 use std::collections::{BTreeMap, HashSet};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::sync::mpsc;
 use std::sync::Arc;
@@ -270,9 +272,8 @@ fn missing_config_file_is_named() {
 
 #[test]
 fn valid_configs_print_the_effective_yaml() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     for name in ["netsensor.example.yaml", "replay.yaml"] {
-        let path = root.join("dev/config").join(name);
+        let path = common::repo().join("dev/config").join(name);
         let out = run(&["check-config", path.to_str().unwrap()]);
         assert_no_panic(&out);
         assert!(out.status.success(), "{name}: {}", text(&out.stderr));
@@ -646,7 +647,7 @@ fn run_without_config_needs_an_interface_that_is_up() {
     // Zero-config `run` captures on the first up, non-loopback interface. In a fresh network
     // namespace there is none, so it must say so clearly (and never fall back to `lo`).
     assert!(
-        effective_uid_is_root(),
+        common::effective_uid_is_root(),
         "this test creates a network namespace and needs root"
     );
     let ns = format!("ns-zero-{}", std::process::id());
@@ -668,44 +669,6 @@ fn run_without_config_needs_an_interface_that_is_up() {
     assert!(error.contains("no interface is up"), "{error}");
     assert!(error.contains("--config"), "{error}");
     assert!(out.stdout.is_empty());
-}
-
-fn effective_uid_is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .and_then(|l| l.split_whitespace().nth(2).map(|uid| uid == "0"))
-        })
-        .unwrap_or(false)
-}
-
-/// Dotted names of the leaves of a record (arrays of objects contribute their members' keys;
-/// a path that is itself a field, such as a geo_point object, is a leaf).
-fn leaf_keys(value: &Value, path: String, fields: &HashSet<&str>, out: &mut Vec<String>) {
-    if !path.is_empty() && fields.contains(path.as_str()) {
-        out.push(path);
-        return;
-    }
-    match value {
-        Value::Object(map) => {
-            for (key, child) in map {
-                let child_path = if path.is_empty() {
-                    key.clone()
-                } else {
-                    format!("{path}.{key}")
-                };
-                leaf_keys(child, child_path, fields, out);
-            }
-        }
-        Value::Array(items) if items.iter().any(Value::is_object) => {
-            for item in items {
-                leaf_keys(item, path.clone(), fields, out);
-            }
-        }
-        _ => out.push(path),
-    }
 }
 
 #[test]
@@ -740,9 +703,7 @@ fn every_record_kind_survives_random_frames() {
             .find(|k| format!("netsensor.{}", k.name()) == dataset)
             .unwrap_or_else(|| panic!("unknown dataset {dataset}"));
         let fields: HashSet<&str> = fields_for(kind).map(|f| f.name).collect();
-        let mut keys = Vec::new();
-        leaf_keys(&record, String::new(), &fields, &mut keys);
-        for key in keys {
+        for key in common::leaf_paths(&record, &fields) {
             assert!(
                 fields.contains(key.as_str()),
                 "{dataset}: `{key}` is not in the field table"
@@ -755,8 +716,7 @@ fn every_record_kind_survives_random_frames() {
 
 #[test]
 fn record_kinds_on_the_command_line() {
-    let pcap =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../dev/fixtures/pcaps/dns-a-aaaa-mx.pcap");
+    let pcap = common::fixtures_dir().join("dns-a-aaaa-mx.pcap");
     // Only the kinds asked for are written.
     let out = run(&[
         "replay",

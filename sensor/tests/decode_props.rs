@@ -8,6 +8,8 @@
 //!   decodes back exactly, and the same frame cut at any length still decodes every layer
 //!   whose header lies wholly before the cut (lax decoding).
 
+mod common;
+
 use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
@@ -201,9 +203,7 @@ fn record_of(link: LinkType, frame: &[u8], extra_wire: u32) -> Value {
     let value: Value = serde_json::from_slice(&out).expect("record is JSON");
     assert!(value.is_object());
     let allowed: HashSet<&str> = fields_for(RecordKind::Packet).map(|f| f.name).collect();
-    let mut keys = Vec::new();
-    leaf_keys(&value, String::new(), &allowed, &mut keys);
-    for key in &keys {
+    for key in common::leaf_paths(&value, &allowed) {
         assert!(
             allowed.contains(key.as_str()),
             "key `{key}` is not a packet field"
@@ -214,34 +214,6 @@ fn record_of(link: LinkType, frame: &[u8], extra_wire: u32) -> Value {
         Some(frame.len() as u64)
     );
     value
-}
-
-/// Dotted names of the leaves of `value`. Arrays of objects (DNS answers) contribute their
-/// members' keys under the array's name; a path that is itself a field (e.g. a geo_point
-/// object) is a leaf.
-fn leaf_keys(value: &Value, path: String, fields: &HashSet<&str>, out: &mut Vec<String>) {
-    if !path.is_empty() && fields.contains(path.as_str()) {
-        out.push(path);
-        return;
-    }
-    match value {
-        Value::Object(map) => {
-            for (key, child) in map {
-                let child_path = if path.is_empty() {
-                    key.clone()
-                } else {
-                    format!("{path}.{key}")
-                };
-                leaf_keys(child, child_path, fields, out);
-            }
-        }
-        Value::Array(items) if items.iter().any(Value::is_object) => {
-            for item in items {
-                leaf_keys(item, path.clone(), fields, out);
-            }
-        }
-        _ => out.push(path),
-    }
 }
 
 /// The transport payload lies inside the frame (it borrows it).

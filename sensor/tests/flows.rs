@@ -27,6 +27,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
+use common::tshark_number as number;
 use serde_json::Value;
 
 /// tshark fields read for every frame, in `-e` order.
@@ -177,66 +178,15 @@ impl Frame {
     }
 }
 
-/// Integers in tshark's decimal or `0x` hexadecimal form.
-fn number(text: &str) -> u64 {
-    match text.strip_prefix("0x") {
-        Some(hex) => u64::from_str_radix(hex, 16),
-        None => text.parse(),
-    }
-    .unwrap_or_else(|_| panic!("not a number: {text:?}"))
-}
-
 fn ip(text: &str) -> IpAddr {
     text.parse()
         .unwrap_or_else(|_| panic!("not an address: {text:?}"))
 }
 
-/// Panics with an install hint when tshark is missing.
-fn require_tshark() {
-    assert!(
-        common::have_program("tshark"),
-        "tshark is not installed: run `make deps` (Debian package tshark)"
-    );
-}
-
 fn run_tshark(path: &Path) -> Vec<Frame> {
-    let mut command = Command::new("tshark");
-    command
-        .arg("-n")
-        .arg("-r")
-        .arg(path)
-        .args(["-o", "tcp.desegment_tcp_streams:FALSE"])
-        .args(["-o", "ip.defragment:FALSE"])
-        .args(["-o", "ipv6.defragment:FALSE"])
-        .args(["-T", "fields", "-E", "separator=/t", "-E", "occurrence=a"])
-        .args(["-E", "aggregator=,", "-E", "quote=n"]);
-    for field in TSHARK_FIELDS {
-        command.args(["-e", field]);
-    }
-    let output = command.output().expect("run tshark");
-    assert!(
-        output.status.success(),
-        "tshark failed on {}: {}",
-        path.display(),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .map(|line| {
-            let cols: Vec<&str> = line.split('\t').collect();
-            assert_eq!(cols.len(), TSHARK_FIELDS.len(), "tshark line {line:?}");
-            Frame(
-                cols.iter()
-                    .map(|col| {
-                        if col.is_empty() {
-                            Vec::new()
-                        } else {
-                            col.split(',').map(str::to_owned).collect()
-                        }
-                    })
-                    .collect(),
-            )
-        })
+    common::tshark_fields(path, &[], TSHARK_FIELDS)
+        .into_iter()
+        .map(Frame)
         .collect()
 }
 
@@ -262,25 +212,7 @@ fn tshark_packet(t: &Frame) -> Option<(u8, Ep, Ep, u64)> {
             (ip(t.first("ip.src")?), ip(dst), proto?)
         }
         "ipv6" => {
-            // Walk the extension-header chain to the upper-layer protocol.
-            let mut next = t.first("ipv6.nxt").map(number);
-            let mut used: HashMap<&str, usize> = HashMap::new();
-            while let Some(n) = next {
-                let field = match n {
-                    0 => "ipv6.hopopts.nxt",
-                    43 => "ipv6.routing.nxt",
-                    44 => "ipv6.fraghdr.nxt",
-                    60 => "ipv6.dstopts.nxt",
-                    51 => "ah.next_header",
-                    _ => break,
-                };
-                let at = used.entry(field).or_insert(0);
-                match t.nth(field, *at) {
-                    Some(v) => next = Some(number(v)),
-                    None => break,
-                }
-                *at += 1;
-            }
+            let next = common::ipv6_upper_protocol(|field, n| t.nth(field, n));
             (ip(t.first("ipv6.src")?), ip(t.first("ipv6.dst")?), next?)
         }
         _ => return None,
@@ -486,7 +418,7 @@ struct Fixture {
 fn fixtures() -> &'static [Fixture] {
     static FIXTURES: OnceLock<Vec<Fixture>> = OnceLock::new();
     FIXTURES.get_or_init(|| {
-        require_tshark();
+        common::require_tshark();
         let paths = common::fixtures();
         assert!(!paths.is_empty(), "no fixtures found");
         let (records, tshark) = std::thread::scope(|scope| {
@@ -509,9 +441,7 @@ fn fixtures() -> &'static [Fixture] {
 
 /// The crafted captures' directory.
 fn crafted(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../dev/fixtures/crafted")
-        .join(name)
+    common::repo().join("dev/fixtures/crafted").join(name)
 }
 
 // ----- invariants ------------------------------------------------------------------------
@@ -737,7 +667,7 @@ fn at(micros: u64) -> String {
 /// Replays a crafted capture and checks what every capture must satisfy: the invariants,
 /// and per-conversation totals equal to tshark's.
 fn crafted_flows(name: &str, flows: &str) -> Vec<Value> {
-    require_tshark();
+    common::require_tshark();
     let path = crafted(name);
     let records = replay_flows(&path, flows);
     let violations = invariant_violations(&records);

@@ -12,14 +12,17 @@
 //! namespace, daemon and sensor is removed by a guard, also when an assertion fails.
 //! dev/netns/testnet.sh builds the same network by hand.
 
+mod common;
+
 use std::collections::{BTreeSet, HashSet};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::{get, wait_until};
 use serde_json::Value;
 
 /// Address of namespace a (the sensor's side).
@@ -45,6 +48,8 @@ const METRICS_ADDR: &str = "127.0.0.1:9102";
 const CAP_NET_RAW_BIT: u64 = 1 << 13;
 /// Longest wait for anything the tests wait for.
 const WAIT: Duration = Duration::from_secs(15);
+/// How often a wait checks its condition.
+const POLL: Duration = Duration::from_millis(100);
 
 /// Commands the tests run, with the Debian package providing each.
 const TOOLS: &[(&str, &str)] = &[
@@ -249,7 +254,7 @@ impl TestNet {
         ready: impl Fn(&TestNet) -> bool,
     ) {
         let mut exited = None;
-        let ok = wait_until(WAIT, || {
+        let ok = wait_until(WAIT, POLL, || {
             exited = child.try_wait().unwrap();
             exited.is_some() || ready(self)
         });
@@ -312,14 +317,8 @@ fn ip(args: &[&str]) -> Output {
 }
 
 fn require_root_and_tools() {
-    let status = fs::read_to_string("/proc/self/status").unwrap();
-    let euid = status
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .unwrap_or("?");
-    assert_eq!(
-        euid, "0",
+    assert!(
+        common::effective_uid_is_root(),
         "the live-capture tests must run as root: they create network namespaces and a veth \
          pair (CI runs them as root; locally: sudo -E cargo test -p netsensor --test live)"
     );
@@ -350,19 +349,6 @@ fn remove_stale_namespaces() {
         if !Path::new("/proc").join(pid).exists() {
             let _ = Command::new("ip").args(["netns", "del", name]).status();
         }
-    }
-}
-
-fn wait_until(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
-    let start = Instant::now();
-    loop {
-        if condition() {
-            return true;
-        }
-        if start.elapsed() > limit {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(100));
     }
 }
 
@@ -447,7 +433,7 @@ impl Sensor {
     /// exits or takes too long.
     fn wait_capturing(&mut self, net: &TestNet) {
         let mut exited = None;
-        let up = wait_until(WAIT, || {
+        let up = wait_until(WAIT, POLL, || {
             exited = self.child.try_wait().unwrap();
             exited.is_some()
                 || self.scrape(net).is_some_and(|page| {
@@ -505,7 +491,7 @@ impl Sensor {
         report: impl Fn(&[Value]) -> String,
     ) -> Vec<Value> {
         let mut records = Vec::new();
-        let ok = wait_until(WAIT, || {
+        let ok = wait_until(WAIT, POLL, || {
             // Only complete lines: the file may end mid-line while a batch is written.
             records = self.records_complete();
             done(&records)
@@ -545,7 +531,7 @@ impl Sensor {
     /// Waits for the sensor to exit by itself.
     fn wait_exit(&mut self, context: &str) -> ExitStatus {
         let mut status = None;
-        let exited = wait_until(WAIT, || {
+        let exited = wait_until(WAIT, POLL, || {
             status = self.child.try_wait().unwrap();
             status.is_some()
         });
@@ -573,10 +559,6 @@ impl Drop for Sensor {
 // ---------------------------------------------------------------------------------------
 // Records and metrics
 // ---------------------------------------------------------------------------------------
-
-fn get<'a>(record: &'a Value, path: &str) -> Option<&'a Value> {
-    path.split('.').try_fold(record, |v, key| v.get(key))
-}
 
 fn text<'a>(record: &'a Value, path: &str) -> &'a str {
     get(record, path).and_then(Value::as_str).unwrap_or("")
@@ -795,31 +777,6 @@ fn sample(page: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
         })
 }
 
-/// `promtool check metrics` on a scraped page: it must parse and pass the lint rules.
-fn promtool_check(page: &str) {
-    use std::io::Write as _;
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(page.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(),
-        "promtool check metrics: {}{}\npage:\n{page}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 fn assert_ok(out: &Output, what: &str) -> String {
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
@@ -926,7 +883,7 @@ fn records_real_traffic_with_only_cap_net_raw() {
     )
     .unwrap_or_else(|| panic!("no packets_received series:\n{page}"));
     assert!(received > 0.0, "{page}");
-    promtool_check(&page);
+    common::promtool_check_metrics(&page);
 
     let exit = sensor.terminate();
     assert!(exit.success(), "exit {exit:?}; log:\n{}", sensor.stderr());
@@ -1137,7 +1094,7 @@ fn kernel_drops_reach_metrics() {
         .collect();
     let frames = counts[0] + counts[1];
     let mut last = String::new();
-    let accounted = wait_until(WAIT, || {
+    let accounted = wait_until(WAIT, POLL, || {
         last = sensor.scrape(&net).unwrap_or_default();
         let got = |reason: Option<&str>| match reason {
             None => sample(

@@ -20,9 +20,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::OnceLock;
 
+use common::tshark_number as number;
 use netsensor_schema::{fields_for, RecordKind};
 use serde_json::Value;
 
@@ -322,57 +322,22 @@ fn dissect(paths: &[PathBuf]) -> Vec<BTreeMap<u64, TsharkFrame>> {
         .collect()
 }
 
-/// Panics with an install hint when tshark is missing; returns true otherwise.
-fn tshark_available() -> bool {
-    assert!(
-        common::have_program("tshark"),
-        "tshark is not installed: run `make deps` (Debian package tshark)"
-    );
-    true
-}
-
 fn run_tshark(path: &Path) -> BTreeMap<u64, TsharkFrame> {
-    let mut command = Command::new("tshark");
-    command
-        .arg("-n")
-        .arg("-r")
-        .arg(path)
-        .args(["--enable-protocol", "communityid"])
-        .args(["-o", "tcp.desegment_tcp_streams:FALSE"])
-        .args(["-o", "ip.defragment:FALSE"])
-        .args(["-o", "ipv6.defragment:FALSE"])
-        .args(["-o", "udp.try_heuristic_first:FALSE"])
-        .args(["-o", "tcp.try_heuristic_first:FALSE"])
-        .args(["-T", "fields", "-E", "separator=/t", "-E", "occurrence=a"])
-        .args(["-E", "aggregator=,", "-E", "quote=n"]);
-    for field in TSHARK_FIELDS {
-        command.args(["-e", field]);
-    }
-    let output = command.output().expect("run tshark");
-    assert!(
-        output.status.success(),
-        "tshark failed on {}: {}",
-        path.display(),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let mut frames = BTreeMap::new();
-    for line in String::from_utf8_lossy(&output.stdout).lines() {
-        let cols: Vec<&str> = line.split('\t').collect();
-        assert_eq!(cols.len(), TSHARK_FIELDS.len(), "tshark line {line:?}");
-        let values: Vec<Vec<String>> = cols
-            .iter()
-            .map(|col| {
-                if col.is_empty() {
-                    Vec::new()
-                } else {
-                    col.split(',').map(str::to_owned).collect()
-                }
-            })
-            .collect();
-        let number = values[0][0].parse().expect("frame.number");
-        frames.insert(number, TsharkFrame { values });
-    }
-    frames
+    let options = [
+        "--enable-protocol",
+        "communityid",
+        "-o",
+        "udp.try_heuristic_first:FALSE",
+        "-o",
+        "tcp.try_heuristic_first:FALSE",
+    ];
+    common::tshark_fields(path, &options, TSHARK_FIELDS)
+        .into_iter()
+        .map(|values| {
+            let number = values[0][0].parse().expect("frame.number");
+            (number, TsharkFrame { values })
+        })
+        .collect()
 }
 
 // ----- tshark value → record value ---------------------------------------------------------
@@ -392,14 +357,6 @@ fn boolean(text: &str) -> bool {
 }
 
 /// Integers in tshark's decimal or `0x` hexadecimal form.
-fn number(text: &str) -> u64 {
-    match text.strip_prefix("0x") {
-        Some(hex) => u64::from_str_radix(hex, 16),
-        None => text.parse(),
-    }
-    .unwrap_or_else(|_| panic!("not a number: {text:?}"))
-}
-
 fn dec(text: &str) -> String {
     number(text).to_string()
 }
@@ -613,26 +570,7 @@ fn expected(t: &TsharkFrame) -> Fields {
                         .to_string(),
                 ),
             );
-            // Walk the extension-header chain to the upper-layer protocol.
-            let mut next = t.first("ipv6.nxt").map(number);
-            let mut used: HashMap<&str, usize> = HashMap::new();
-            while let Some(n) = next {
-                let field = match n {
-                    0 => "ipv6.hopopts.nxt",
-                    43 => "ipv6.routing.nxt",
-                    44 => "ipv6.fraghdr.nxt",
-                    60 => "ipv6.dstopts.nxt",
-                    51 => "ah.next_header",
-                    _ => break,
-                };
-                let at = used.entry(field).or_insert(0);
-                match t.nth(field, *at) {
-                    Some(v) => next = Some(number(v)),
-                    None => break,
-                }
-                *at += 1;
-            }
-            next
+            common::ipv6_upper_protocol(|field, n| t.nth(field, n))
         }
         _ => return out,
     };
@@ -794,9 +732,7 @@ fn check(mismatches: &[Mismatch], exceptions: &[Exception], what: &str) {
 
 #[test]
 fn records_agree_with_tshark() {
-    if !tshark_available() {
-        return;
-    }
+    common::require_tshark();
     let mut mismatches = Vec::new();
     let mut frames = 0;
     for fixture in fixtures() {
@@ -836,9 +772,7 @@ fn records_agree_with_tshark() {
 
 #[test]
 fn community_id_agrees_with_tshark() {
-    if !tshark_available() {
-        return;
-    }
+    common::require_tshark();
     let mut mismatches = Vec::new();
     let mut compared = 0;
     for fixture in fixtures() {
@@ -877,7 +811,7 @@ fn record_keys_are_in_the_field_table() {
     for fixture in fixtures() {
         for record in &fixture.replay.records {
             records += 1;
-            for key in common::leaf_paths(record) {
+            for key in common::leaf_paths(record, &known) {
                 if !known.contains(key.as_str()) {
                     unknown.insert(format!("{key} (first in {})", fixture.name));
                 }

@@ -17,10 +17,7 @@ fn replay(dir: &std::path::Path, pcap: &str, extra: &str, kinds: &str) -> (Vec<V
     let key = dir.join("pseudonym.key");
     std::fs::write(&key, KEY).unwrap();
     let config = dir.join("sensor.yaml");
-    let geo = std::env::var("NETSENSOR_GEO_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|_| common::fixtures_dir().join("../../../.cache/geo"));
-    let country = geo.join("country.mmdb");
+    let country = common::geo_dir().join("country.mmdb");
     assert!(
         country.exists(),
         "{} missing: run `make geo`",

@@ -8,23 +8,22 @@
 //! tests fail, never skip, when promtool or prometheus is missing: `dev/install-deps.sh`
 //! installs them.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::{free_port, wait_until};
 use serde_json::Value;
 
 /// Longest wait for anything the tests wait for.
 const WAIT: Duration = Duration::from_secs(20);
-
-fn repo_path(relative: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join(relative)
-}
+/// How often a wait checks its condition.
+const POLL: Duration = Duration::from_millis(200);
 
 fn require(program: &str) {
     let found = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
@@ -33,28 +32,6 @@ fn require(program: &str) {
         found,
         "`{program}` is missing: install the Debian package prometheus (dev/install-deps.sh)"
     );
-}
-
-fn wait_until(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
-    let start = Instant::now();
-    loop {
-        if condition() {
-            return true;
-        }
-        if start.elapsed() > limit {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-/// A port free on 127.0.0.1 right now.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// A child process killed when the test ends, passed or failed.
@@ -135,7 +112,7 @@ fn start_sensor(dir: &Path) -> (Guard, SocketAddr) {
         .arg(&config)
         .arg("--out")
         .arg(dir.join("records.ndjson"))
-        .arg(repo_path("dev/fixtures/pcaps/ics-modbus.pcap"))
+        .arg(common::repo().join("dev/fixtures/pcaps/ics-modbus.pcap"))
         .env_remove("NETSENSOR_CONFIG")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -143,7 +120,7 @@ fn start_sensor(dir: &Path) -> (Guard, SocketAddr) {
         .spawn()
         .unwrap();
     let mut sensor = Guard { child, log };
-    let served = wait_until(WAIT, || {
+    let served = wait_until(WAIT, POLL, || {
         sensor.assert_running("netsensor replay");
         http_get(addr, "/metrics", None).is_some_and(|(status, _)| status == 200)
     });
@@ -187,26 +164,7 @@ fn promtool_accepts_the_live_metrics_page() {
     let dir = tempfile::tempdir().unwrap();
     let (_sensor, addr) = start_sensor(dir.path());
     let page = metrics_page(addr);
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(page.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(),
-        "promtool check metrics: {}{}\npage:\n{page}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::promtool_check_metrics(&page);
     // Scrapers that ask for OpenMetrics get it, terminated by `# EOF`.
     let (status, open) = http_get(
         addr,
@@ -310,7 +268,8 @@ fn rule_use_reads_metrics_matchers_and_grouping() {
 /// label value its matchers select and every label it groups by.
 #[test]
 fn every_metric_in_the_alert_rules_is_exported() {
-    let rules_text = std::fs::read_to_string(repo_path("dev/prometheus/alerts.yml")).unwrap();
+    let rules_text =
+        std::fs::read_to_string(common::repo().join("dev/prometheus/alerts.yml")).unwrap();
     let rules: Value = serde_yaml_ng::from_str(&rules_text).unwrap();
     let exprs: Vec<(String, String)> = rules["groups"]
         .as_array()
@@ -372,7 +331,7 @@ fn shipped_prometheus_config_and_rules_are_valid() {
     ] {
         let out = Command::new("promtool")
             .args(&args)
-            .current_dir(repo_path(""))
+            .current_dir(common::repo())
             .output()
             .unwrap();
         assert!(
@@ -423,7 +382,7 @@ fn prometheus_scrapes_a_running_sensor() {
              rule_files:\n  - {}\n\
              scrape_configs:\n  - job_name: netsensor\n    scrape_interval: 1s\n    \
              scrape_timeout: 1s\n    static_configs:\n      - targets: [\"{sensor_addr}\"]\n",
-            repo_path("dev/prometheus/alerts.yml").display()
+            common::repo().join("dev/prometheus/alerts.yml").display()
         ),
     )
     .unwrap();
@@ -442,7 +401,7 @@ fn prometheus_scrapes_a_running_sensor() {
         .spawn()
         .unwrap();
     let mut prometheus = Guard { child, log };
-    let ready = wait_until(WAIT, || {
+    let ready = wait_until(WAIT, POLL, || {
         prometheus.assert_running("prometheus");
         http_get(prom_addr, "/-/ready", None).is_some_and(|(status, _)| status == 200)
     });
@@ -452,7 +411,7 @@ fn prometheus_scrapes_a_running_sensor() {
         prometheus.log()
     );
 
-    let up = wait_until(WAIT, || {
+    let up = wait_until(WAIT, POLL, || {
         single_value(prom_addr, "up{job=\"netsensor\"}") == Some(1.0)
     });
     let targets = http_get(prom_addr, "/api/v1/targets", None).map(|(_, b)| b);
@@ -464,7 +423,7 @@ fn prometheus_scrapes_a_running_sensor() {
     let received = "netsensor_packets_received_total{job=\"netsensor\",capture=\"replay\"}";
     let mut first = None;
     assert!(
-        wait_until(WAIT, || {
+        wait_until(WAIT, POLL, || {
             first = single_value(prom_addr, received);
             first.is_some()
         }),
@@ -472,7 +431,7 @@ fn prometheus_scrapes_a_running_sensor() {
     );
     let first = first.unwrap();
     let mut later = first;
-    let grew = wait_until(WAIT, || {
+    let grew = wait_until(WAIT, POLL, || {
         sensor.assert_running("netsensor replay");
         later = single_value(prom_addr, received).unwrap_or(later);
         later > first
@@ -481,7 +440,7 @@ fn prometheus_scrapes_a_running_sensor() {
 
     // Every alert rule has been evaluated against the scraped data without an error.
     let mut rules = Vec::new();
-    let evaluated = wait_until(WAIT, || {
+    let evaluated = wait_until(WAIT, POLL, || {
         let Some((200, body)) = http_get(prom_addr, "/api/v1/rules", None) else {
             return false;
         };

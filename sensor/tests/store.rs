@@ -18,7 +18,7 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Output, Stdio};
 use std::sync::OnceLock;
@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use common::{fixtures_dir, get, netsensor, parse_ndjson};
+use common::{fixtures_dir, free_port, get, netsensor, parse_ndjson};
 
 const SECOND: i64 = 1_000_000_000;
 /// The rollup interval (the default): 10 s, aligned to the epoch.
@@ -55,15 +55,9 @@ const MODULES: [&str; 7] = [
 // ---------------------------------------------------------------------------------------
 // Setup
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
 /// The GeoIP databases that `make geo` installs (`$NETSENSOR_GEO_DIR`, else `.cache/geo`).
 fn geo_yaml() -> String {
-    let dir = std::env::var_os("NETSENSOR_GEO_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join(".cache/geo"));
+    let dir = common::geo_dir();
     let country = dir.join("country.mmdb");
     let asn = dir.join("asn.mmdb");
     for path in [&country, &asn] {
@@ -865,14 +859,6 @@ fn http_get(addr: &str, target: &str) -> (u16, String, String) {
         })
         .unwrap_or_default();
     (status, content_type, body.to_owned())
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Kills the replay if the test fails while it runs.
