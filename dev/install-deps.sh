@@ -12,8 +12,9 @@ packages=(
   iproute2 iputils-ping nginx-light dnsmasq-base bind9-dnsutils curl util-linux libcap2-bin
   # Prometheus server and promtool for the metrics tests
   prometheus
-  # small tools the Makefile and the benchmarks use
-  jq time
+  # small tools the Makefile and the benchmarks use, and the flow exporters `make bench`
+  # compares with
+  jq time softflowd argus-server argus-client
 )
 
 missing=()

@@ -16,6 +16,9 @@ output's size comes from one more, untimed run per command whose stdout is count
 output is deterministic). tshark reads only the first --tshark-packets packets (default
 100 000; at ~5 k packets/s the whole file would take minutes); the table says so.
 
+Then, unless --skip-flows, flow-only mode next to softflowd and argus on the same capture
+(dev/bench/flows.py, block `bench:flows`).
+
 Prints the table and netsensor's ratio to each reference, and rewrites the generated part of
 docs/benchmarks.md (between the `bench:pipeline` markers) with the table, the machine's
 description and the load average; with criterion results under $CARGO_TARGET_DIR/criterion
@@ -157,8 +160,9 @@ def capture_packets(path: Path) -> int:
         die(f"cannot count the packets of {path}: {out!r}")
 
 
-def geo_config(directory: Path) -> tuple[Path, str]:
-    """A replay config with whichever default GeoIP databases are installed."""
+def geo_yaml() -> tuple[str, str]:
+    """The `enrichment:` YAML for whichever default GeoIP databases are installed (empty
+    when none are), and a phrase saying which."""
     geo = Path(os.environ.get("NETSENSOR_GEO_DIR", REPO / ".cache/geo"))
     lines = []
     found = []
@@ -166,12 +170,16 @@ def geo_config(directory: Path) -> tuple[Path, str]:
         if (geo / name).is_file():
             lines.append(f"    {key}_database: {json.dumps(str(geo / name))}")
             found.append(name)
-    config = directory / "bench.yaml"
-    text = "sensor: { name: bench }\nrecords: [packet]\nlisteners: { metrics: null }\n"
-    if lines:
-        text += "enrichment:\n  geoip:\n" + "\n".join(lines) + "\n"
-    config.write_text(text)
+    text = "enrichment:\n  geoip:\n" + "\n".join(lines) + "\n" if lines else ""
     what = f"GeoIP: {', '.join(found)} from `make geo`" if found else "GeoIP: none installed"
+    return text, what
+
+
+def geo_config(directory: Path) -> tuple[Path, str]:
+    """A replay config with whichever default GeoIP databases are installed."""
+    geo, what = geo_yaml()
+    config = directory / "bench.yaml"
+    config.write_text("sensor: { name: bench }\nrecords: [packet]\nlisteners: { metrics: null }\n" + geo)
     return config, what
 
 
@@ -245,6 +253,31 @@ def ratios(tools: list[Tool]) -> list[str]:
     return lines
 
 
+def prepare_capture(packets: int, sample: int) -> tuple[Path, Path | None]:
+    """The benchmark capture (and its first `sample` packets when sample > 0), built or
+    found by make-capture.sh and read once into the page cache."""
+    made = subprocess.run(
+        [str(REPO / "dev/bench/make-capture.sh"), "--packets", str(packets),
+         "--sample", str(sample)],
+        stdout=subprocess.PIPE, text=True, check=False,
+    )
+    if made.returncode != 0:
+        die("make-capture.sh failed")
+    paths = [Path(p) for p in made.stdout.split()]
+    if len(paths) != (2 if sample else 1):
+        die(f"make-capture.sh printed {made.stdout!r}")
+    for path in paths:
+        prepare_cache(path)
+    return paths[0], (paths[1] if sample else None)
+
+
+def prepare_cache(path: Path) -> None:
+    """Reads a file into the page cache, so every command reads it from memory."""
+    with path.open("rb") as f:
+        while f.read(1 << 24):
+            pass
+
+
 def criterion_rows(target: Path) -> list[str]:
     """Per-packet ns from criterion's estimates, when `cargo bench` has run."""
     base = target / "criterion"
@@ -290,6 +323,8 @@ def main() -> None:
     parser.add_argument("--wait", type=float, default=300, help="seconds to wait for the load")
     parser.add_argument("--doc", type=Path, default=REPO / "docs/benchmarks.md")
     parser.add_argument("--no-doc", action="store_true")
+    parser.add_argument("--skip-flows", action="store_true",
+                        help="leave out flow-only mode (dev/bench/flows.py)")
     args = parser.parse_args()
 
     target = Path(os.environ.get("CARGO_TARGET_DIR") or REPO / "target")
@@ -300,23 +335,12 @@ def main() -> None:
         if not shutil.which(tool):
             die(f"{tool} is required (apt-get install time tshark tcpdump)")
 
-    made = subprocess.run(
-        [str(REPO / "dev/bench/make-capture.sh"), "--packets", str(args.packets),
-         "--sample", str(args.tshark_packets)],
-        stdout=subprocess.PIPE, text=True, check=False,
-    )
-    if made.returncode != 0:
-        die("make-capture.sh failed")
-    capture, sample = (Path(p) for p in made.stdout.split())
+    capture, sample = prepare_capture(args.packets, args.tshark_packets)
+    assert sample is not None
     packets = capture_packets(capture)
     sample_packets = capture_packets(sample)
     size = capture.stat().st_size
     log(f"capture {capture}: {packets} packets, {size / 1e6:.0f} MB; tshark sample: {sample_packets}")
-    # Read both into the page cache, so every command reads from memory.
-    for path in (capture, sample):
-        with path.open("rb") as f:
-            while f.read(1 << 24):
-                pass
 
     work = Path(tempfile.mkdtemp(prefix="netsensor-bench-"))
     try:
@@ -366,6 +390,15 @@ def main() -> None:
     print()
     print(summary[0])
 
+    flows_body = None
+    if not args.skip_flows:
+        import flows  # the sibling dev/bench/flows.py, which imports this file
+
+        print()
+        load = wait_for_quiet(args.max_load, args.wait)
+        log(f"flow-only mode (dev/bench/flows.py), load average {load:.2f}")
+        flows_body = flows.run(binary, capture, packets, args.runs, m)
+
     if args.no_doc:
         return
     body = [
@@ -391,6 +424,8 @@ def main() -> None:
     ]
     text = args.doc.read_text() if args.doc.is_file() else "# Benchmarks\n"
     text = replace_block(text, "pipeline", body)
+    if flows_body is not None:
+        text = replace_block(text, "flows", flows_body)
     crit = criterion_rows(target)
     if crit:
         text = replace_block(text, "criterion", ["", *crit, ""])

@@ -224,9 +224,16 @@ impl FlowTable {
         std::mem::size_of::<(FlowKey, FlowEntry)>() + 1
     }
 
-    /// Bytes of memory the table's map holds now.
+    /// Bytes of memory the table's map holds now: its buckets (a power of two, kept at
+    /// most 7/8 full) times the slot size.
     pub fn memory_bytes(&self) -> usize {
-        self.flows.capacity() * Self::bytes_per_slot()
+        let capacity = self.flows.capacity();
+        let buckets = if capacity == 0 {
+            0
+        } else {
+            (capacity * 8 / 7).next_power_of_two()
+        };
+        buckets * Self::bytes_per_slot()
     }
 
     /// Accounts one packet; records that become due are appended to `out`.
