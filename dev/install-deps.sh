@@ -34,7 +34,7 @@ echo "wireshark-common wireshark-common/install-setuid boolean false" | $sudo de
 $sudo apt-get update -q
 $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
 # Debian starts these services on install; the tests run their own instances.
-for svc in nginx prometheus prometheus-node-exporter; do
+for svc in nginx prometheus prometheus-node-exporter argus-server softflowd; do
   if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$svc" 2>/dev/null; then
     $sudo systemctl stop "$svc" || true
   fi
