@@ -962,7 +962,10 @@ mod tests {
         let record = FlowRecord {
             timestamp: Timestamp(1),
             event: Event::flow(EventId(1), Timestamp(1), Timestamp(5), true),
-            observer: Observer { ingress: None, ..packet.observer.clone() },
+            observer: Observer {
+                ingress: None,
+                ..packet.observer.clone()
+            },
             network: packet.network.clone(),
             source: with_volume(&packet.source),
             destination: with_volume(&packet.destination),
