@@ -188,6 +188,10 @@ impl Processor {
                 (output, m)
             })
             .collect();
+        let mut builder = builder;
+        builder.set_flows_only(
+            !records.packets && records.rollups.is_none() && records.flows.is_some() && !summary,
+        );
         let flows = records
             .flows
             .map(|settings| builder.flow_recorder(settings));

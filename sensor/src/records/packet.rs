@@ -43,6 +43,7 @@ pub struct PacketBuilder {
     observer_name: String,
     hostname: String,
     scratch: AppScratch,
+    flows_only: bool,
 }
 
 enum App {
@@ -60,7 +61,16 @@ impl PacketBuilder {
             observer_name: observer_name.to_owned(),
             hostname: hostname.to_owned(),
             scratch: AppScratch::default(),
+            flows_only: false,
         }
+    }
+
+    /// When only flow records are made from the records (no packet records, rollups or
+    /// summary), the per-packet GeoIP lookups and Community ID are skipped: flow records
+    /// compute both once, at export. Pseudonymisation keeps the lookups, since flows
+    /// then take their countries from the packets.
+    pub fn set_flows_only(&mut self, flows_only: bool) {
+        self.flows_only = flows_only;
     }
 
     /// The observer name records carry.
@@ -135,6 +145,7 @@ impl PacketBuilder {
         }
         let record = build(
             enricher,
+            self.flows_only,
             Observer::sensor(&self.observer_name, &self.hostname, Some(&source.interface)),
             source,
             meta,
@@ -213,6 +224,7 @@ fn parse_app(
 #[allow(clippy::too_many_arguments)]
 fn build<'a>(
     enricher: &'a Enricher,
+    flows_only: bool,
     observer: Observer<'a>,
     source: &SourceInfo,
     meta: &FrameMeta,
@@ -273,10 +285,12 @@ fn build<'a>(
             network.type_ = Some(if ip.src.is_ipv4() { "ipv4" } else { "ipv6" });
             network.transport = Some(transport_name(ip.protocol));
             network.iana_number = Some(KeywordNumber(u32::from(ip.protocol)));
-            let (src_geo, src_as) = enricher.geoip.lookup(ip.src);
-            let (dst_geo, dst_as) = enricher.geoip.lookup(ip.dst);
-            set_geo(&mut src, src_geo, src_as);
-            set_geo(&mut dst, dst_geo, dst_as);
+            if !flows_only || enricher.pseudonymizer.is_some() {
+                let (src_geo, src_as) = enricher.geoip.lookup(ip.src);
+                let (dst_geo, dst_as) = enricher.geoip.lookup(ip.dst);
+                set_geo(&mut src, src_geo, src_as);
+                set_geo(&mut dst, dst_geo, dst_as);
+            }
             let (src_ip, dst_ip) = match &enricher.pseudonymizer {
                 Some(p) => (p.pseudonym(ip.src), p.pseudonym(ip.dst)),
                 None => (ip.src, ip.dst),
@@ -299,13 +313,15 @@ fn build<'a>(
                 fragment_offset: ip.fragment_offset,
                 flow_label: ip.flow_label,
             });
-            network.community_id = Some(flow_id(
-                enricher.community_id_seed,
-                src_ip,
-                dst_ip,
-                ip.protocol,
-                decoded,
-            ));
+            network.community_id = (!flows_only).then(|| {
+                flow_id(
+                    enricher.community_id_seed,
+                    src_ip,
+                    dst_ip,
+                    ip.protocol,
+                    decoded,
+                )
+            });
             transport_details(
                 enricher, decoded, ip.ttl, ip.df, &mut src, &mut dst, &mut ns,
             );

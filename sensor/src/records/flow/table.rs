@@ -180,7 +180,9 @@ pub struct FlowCounters {
 #[derive(Debug)]
 pub struct FlowTable {
     settings: FlowSettings,
-    flows: HashMap<FlowKey, FlowEntry>,
+    /// foldhash: several times faster than SipHash on these 42-byte keys, randomly seeded
+    /// per process, so crafted traffic cannot aim at one bucket.
+    flows: HashMap<FlowKey, FlowEntry, foldhash::fast::RandomState>,
     /// Reused buffer for choosing eviction victims.
     ages: Vec<i64>,
     /// Next time (ns) to scan for timeouts.
@@ -196,7 +198,10 @@ impl FlowTable {
     /// afterwards, so a warm table allocates nothing per packet.
     pub fn new(settings: FlowSettings) -> Self {
         FlowTable {
-            flows: HashMap::with_capacity(settings.max_flows.min(4096)),
+            flows: HashMap::with_capacity_and_hasher(
+                settings.max_flows.min(4096),
+                foldhash::fast::RandomState::default(),
+            ),
             settings,
             ages: Vec::new(),
             next_scan: i64::MIN,
