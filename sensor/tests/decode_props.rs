@@ -848,12 +848,21 @@ fn check_truncated(decoded: &Decoded<'_>, spec: &Spec, layout: &Layout, cut: usi
         assert_eq!(length, whole, "UDP length only from a whole header");
     }
     if let (L4::Tcp { seq, .. }, Transport::Tcp { info, .. }) = (&spec.l4, decoded.transport) {
-        if cut >= l4_end {
-            let info = info.expect("whole TCP header inside the cut");
+        if cut >= ip_end + 20 {
+            // The fixed 20 bytes are kept even when the options are cut.
+            let info = info.expect("fixed TCP header inside the cut");
             assert_eq!(info.seq, *seq);
             assert_eq!(info.flags, expected_flags(&spec.l4));
+            assert_eq!(
+                info.options.malformed,
+                cut < l4_end,
+                "cut options are marked"
+            );
         } else {
-            assert!(info.is_none(), "partial TCP header yields ports only");
+            assert!(
+                info.is_none(),
+                "a TCP header cut inside its fixed part yields ports only"
+            );
         }
     }
     if cut >= l4_end {
@@ -905,7 +914,8 @@ proptest! {
         check_truncated(&on_wire, &spec, &layout, cut);
         if let Transport::Tcp { info: Some(info), .. } = on_wire.transport {
             let tcp_end = layout.link + layout.ip + layout.l4;
-            prop_assert_eq!(info.payload_length as usize, cut - tcp_end);
+            // A header cut inside its options leaves no payload on the wire.
+            prop_assert_eq!(info.payload_length as usize, cut.saturating_sub(tcp_end));
         }
         let wire_extra = u32::try_from(frame.len() - cut).unwrap() + extra;
         let record = record_of(LinkType::Ethernet, truncated, wire_extra);

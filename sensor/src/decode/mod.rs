@@ -8,7 +8,8 @@
 //!
 //! etherparse does the Ethernet, VLAN, IP and extension-header work. The link types it does
 //! not know (SLL2, BSD loopback) and the transport layer are handled here, so that a first
-//! IP fragment still yields its ports and a truncated TCP header still yields its ports.
+//! IP fragment still yields its ports, and a TCP header cut inside its options (snap length)
+//! still yields its fixed fields: ports, flags, sequence numbers and window.
 
 pub mod app;
 mod link;
@@ -513,7 +514,34 @@ fn decode_transport<'a>(
                 out.payload = tcp.payload();
             }
             Err(_) => {
-                if let Some((src_port, dst_port)) = read_ports(payload) {
+                // A header cut inside its options (snap length) or with a data offset past
+                // the segment still has its fixed 20 bytes: keep them, and the options
+                // that were captured (marked malformed).
+                if let Some(fixed) = payload.get(..20) {
+                    let be32 = |at: usize| {
+                        u32::from_be_bytes([fixed[at], fixed[at + 1], fixed[at + 2], fixed[at + 3]])
+                    };
+                    let header_len = u32::from(fixed[12] >> 4) * 4;
+                    let options_end = (header_len as usize).clamp(20, payload.len());
+                    let mut options =
+                        TcpOptions::parse(payload.get(20..options_end).unwrap_or(&[]));
+                    options.malformed = true;
+                    out.transport = Transport::Tcp {
+                        src_port: u16::from_be_bytes([fixed[0], fixed[1]]),
+                        dst_port: u16::from_be_bytes([fixed[2], fixed[3]]),
+                        info: Some(TcpInfo {
+                            flags: fixed[13],
+                            seq: be32(4),
+                            ack: be32(8),
+                            window: u16::from_be_bytes([fixed[14], fixed[15]]),
+                            options,
+                            payload_length: wire
+                                .and_then(|wire| wire.from(payload))
+                                .map_or(ip.payload_length, |on_wire| ip.payload_length.min(on_wire))
+                                .saturating_sub(header_len),
+                        }),
+                    };
+                } else if let Some((src_port, dst_port)) = read_ports(payload) {
                     out.transport = Transport::Tcp {
                         src_port,
                         dst_port,
