@@ -77,6 +77,15 @@ fn build_enricher(config: &Config) -> Result<Enricher> {
         asn: geo.asn_database.clone(),
     };
     let geoip = GeoIp::open(&paths).context("cannot open the GeoIP databases")?;
+    for db in geoip.databases() {
+        info!(
+            kind = ?db.kind,
+            path = %db.path.display(),
+            database_type = db.database_type,
+            build_epoch = db.build_epoch,
+            "GeoIP database opened."
+        );
+    }
     Ok(Enricher {
         geoip,
         community_id_seed: config.enrichment.community_id_seed,

@@ -86,11 +86,6 @@ impl FlowRecorder {
         self.table.is_empty()
     }
 
-    /// Takes the records exported so far.
-    pub fn drain(&mut self) -> std::vec::Drain<'_, FlowExport> {
-        self.exports.drain(..)
-    }
-
     /// Writes the records exported so far to `out` as NDJSON; returns how many.
     pub fn write_ndjson(&mut self, out: &mut Vec<u8>) -> Result<usize, serde_json::Error> {
         let count = self.exports.len();
