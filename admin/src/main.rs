@@ -1,0 +1,3 @@
+//! `netsensor-admin`: keeps netsensor's indices healthy (in progress).
+
+fn main() {}
