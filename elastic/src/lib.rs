@@ -20,6 +20,7 @@ pub mod capabilities;
 pub mod connection;
 pub mod engine;
 pub mod error;
+pub mod names;
 pub mod setup;
 pub mod templates;
 
