@@ -3,6 +3,7 @@
 #   make test    install what the tests need and run every test (what CI runs)
 #   make bench   benchmarks (never part of make test)
 #   make lint    rustfmt and clippy
+#   make stack-up / stack-down / stack-status   the local Elasticsearch and OpenSearch
 
 SHELL := /bin/bash
 CARGO ?= cargo
@@ -14,7 +15,8 @@ export NETSENSOR_GEO_DIR ?= $(CURDIR)/.cache/geo
 DEMO_PCAP ?= dev/fixtures/pcaps/mixed-large-many-protocols.pcap
 DEMO_OUT ?= $(CURDIR)/.cache/demo/packets.ndjson
 
-.PHONY: all deps geo build release demo test test-rust lint fmt bench fuzz schema-docs clean
+.PHONY: all deps geo build release demo test test-rust lint fmt bench fuzz schema-docs clean \
+	stack-up stack-down stack-status
 
 all: build
 
@@ -61,6 +63,19 @@ test:
 
 test-rust:
 	$(CARGO) test --workspace --locked --no-fail-fast -- --test-threads=2
+
+# The local engines (docs/stack.md): real Elasticsearch and OpenSearch from Maven Central on
+# loopback. The tests start the ones they need themselves; `make stack-down` stops them all.
+# ENGINES="elasticsearch elasticsearch-secure opensearch" picks which.
+ENGINES ?=
+stack-up: deps
+	dev/stack/stack.sh up $(ENGINES)
+
+stack-down:
+	dev/stack/stack.sh down $(ENGINES)
+
+stack-status:
+	dev/stack/stack.sh status
 
 schema-docs: build
 	$(CARGO_TARGET_DIR)/debug/netsensor schema --format markdown > docs/fields.md

