@@ -6,6 +6,7 @@
 //! behind the same [`Output`] trait.
 
 pub mod file;
+pub mod spool;
 pub mod sqlite;
 pub mod stdout;
 
