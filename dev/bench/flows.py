@@ -17,7 +17,8 @@ dev/bench/make-capture.sh it measures, each under /usr/bin/time with output to /
 and prints packets/s, CPU, peak RSS, flow records and netsensor's ratios to the two
 exporters. Then the flow table's memory:
 
-- the slot size, `FlowTable::bytes_per_slot()`, from the unit test that prints it;
+- the slab slot sizes (IPv4, IPv6), `FlowTable::bytes_per_slot()`, from the unit test that
+  prints them;
 - the peak number of flows held at once, P: the smallest `flows.max_flows` cap with which
   the replay evicts nothing (the table only evicts to make room for a new flow, so a cap
   below the peak must evict and one at or above it cannot). With the default 30 s idle
@@ -170,7 +171,8 @@ def overlap_capture(capture: Path, chunks: int) -> Path:
 
 
 def slot_bytes() -> int | None:
-    """`FlowTable::bytes_per_slot()`, printed by its unit test (debug build; same layout)."""
+    """The IPv4 slot of `FlowTable::bytes_per_slot()`, printed by its unit test (debug
+    build; same layout). The benchmark capture's flows are nearly all IPv4."""
     if not shutil.which("cargo"):
         return None
     proc = subprocess.run(
@@ -178,7 +180,7 @@ def slot_bytes() -> int | None:
          "--exact", "--nocapture"],
         cwd=REPO, capture_output=True, text=True, check=False,
     )
-    found = re.search(r"flow table slot: (\d+) bytes", proc.stdout + proc.stderr)
+    found = re.search(r"flow table slot: (\d+) bytes \(IPv4\)", proc.stdout + proc.stderr)
     return int(found.group(1)) if found else None
 
 
@@ -219,13 +221,11 @@ def rss_while_reading(argv: list[str], capture: Path, runs: int) -> int:
     return sorted(peaks)[len(peaks) // 2]
 
 
-def hashbrown_buckets(flows: int) -> int:
-    """Buckets of netsensor's map after holding `flows` at once: it starts at
-    `with_capacity(4096)` (8192 buckets) and doubles when 7/8 full."""
-    buckets = 8192
-    while buckets * 7 // 8 < flows:
-        buckets *= 2
-    return buckets
+def table_bytes_per_flow(slot: int) -> tuple[float, float]:
+    """Range of the table's own bytes per flow for a slab slot of `slot` bytes: the slab
+    grows by an eighth at a time (0 to 12.5% slack), the hash index holds 4-byte slot
+    numbers and a control byte per bucket, 7/16 to 7/8 full."""
+    return slot + 5 * 8 / 7, slot * 1.125 + 5 * 16 / 7
 
 
 def timed(tool: pl.Tool, runs: int) -> None:
@@ -363,8 +363,11 @@ def report(result: dict, packets: int) -> tuple[list[str], list[str], list[str]]
     slot, peak, peak_default = result["slot"], result["peak"], result["peak_default"]
     held_rss, base_rss = result["held"], result["baseline"]
     memory.append(
-        "- Flow table slot (`FlowTable::bytes_per_slot()`: key, entry and hashbrown's control "
-        f"byte): {slot if slot is not None else 'n/a'} bytes"
+        "- Flow table slab slot of an IPv4 flow (`FlowTable::bytes_per_slot()`: entry and "
+        f"4-byte-address key): {slot if slot is not None else 'n/a'} bytes; with the slab's "
+        "slack and the hash index of slot numbers, "
+        + (" to ".join(f"{b:.0f}" for b in table_bytes_per_flow(slot)) if slot else "n/a")
+        + " bytes per flow (tests/alloc.rs measures it on the heap)"
     )
     memory.append(
         "- Peak flows held at once with the default timeouts (30 s idle): "
@@ -377,18 +380,12 @@ def report(result: dict, packets: int) -> tuple[list[str], list[str], list[str]]
     )
     if peak is None:
         return table, ratios, memory
-    buckets = hashbrown_buckets(peak)
     per_flow = (held_rss - base_rss) * 1024 / peak
     line = (
         f"- Resident set while reading, default cap: (RSS {held_rss / 1024:.1f} MB holding "
         f"{pl.fmt_int(peak)} flows - {base_rss / 1024:.1f} MB with `max_flows: 1`) / "
         f"{pl.fmt_int(peak)} = **{per_flow:.0f} bytes per flow held**"
     )
-    if slot:
-        line += (
-            f", of which the map itself ({pl.fmt_int(buckets)} buckets x {slot} B, "
-            f"{100 * peak / buckets:.0f}% full) is {buckets * slot / peak:.0f}"
-        )
     memory.append(line)
     if result["marginal"]:
         c1, r1, c2, r2 = result["marginal"]
@@ -399,9 +396,10 @@ def report(result: dict, packets: int) -> tuple[list[str], list[str], list[str]]
             f"**{(r2 - r1) * 1024 / (c2 - c1):.0f} bytes per extra flow**"
         )
         if slot:
+            low, high = table_bytes_per_flow(slot)
             line += (
-                f", where the table itself accounts for {slot * 8 / 7 + 8:.0f} (the slot x 8/7 "
-                "plus 8 bytes of the eviction buffer)"
+                f", where the table itself accounts for {low + 8:.0f} to {high + 8:.0f} (slab, "
+                "index, and 8 bytes of the eviction buffer)"
             )
         memory.append(line)
     return table, ratios, memory

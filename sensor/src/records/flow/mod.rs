@@ -2,6 +2,7 @@
 //! records it exports (see [`table`] for when records are emitted and what they count).
 
 pub mod key;
+mod shard;
 pub mod table;
 pub mod tcp;
 

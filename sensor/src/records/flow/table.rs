@@ -11,9 +11,8 @@
 //! Time is the packets' time on replay and the wall clock live, so replaying an old
 //! capture gives the same records as watching it live.
 
-use std::collections::HashMap;
-
 use super::key::{FlowKey, Side};
+use super::shard::{Shard, StoredKey, V4Key};
 use super::tcp::{TcpState, TcpTracker};
 
 /// Why a flow record was emitted (`netsensor.flow.end_reason`).
@@ -124,11 +123,12 @@ struct FlowEntry {
     first_seen: i64,
     last_seen: i64,
     span_start: i64,
-    /// Set when the connection ended; the final record is emitted after the linger.
-    ended_at: i64,
     bytes: [u64; 2],
     packets: [u32; 2],
     sequence: u32,
+    /// When the connection ended, in ms after `first_seen` (4 bytes, not 8: the linger
+    /// after the end is counted from it and needs no finer grain).
+    ended_ms: u32,
     initiator: Side,
     tcp_flags: u8,
     /// Directions that have sent anything (bit 0 initiator, bit 1 responder).
@@ -176,13 +176,13 @@ pub struct FlowCounters {
     pub exported: u64,
 }
 
-/// The bounded flow table.
+/// The bounded flow table: IPv4 and IPv6 flows in their own shards (see [`super::shard`]),
+/// bounded together by `max_flows`.
 #[derive(Debug)]
 pub struct FlowTable {
     settings: FlowSettings,
-    /// foldhash: several times faster than SipHash on these 42-byte keys, randomly seeded
-    /// per process, so crafted traffic cannot aim at one bucket.
-    flows: HashMap<FlowKey, FlowEntry, foldhash::fast::RandomState>,
+    v4: Shard<V4Key, FlowEntry>,
+    v6: Shard<FlowKey, FlowEntry>,
     /// Reused buffer for choosing eviction victims.
     ages: Vec<i64>,
     /// Next time (ns) to scan for timeouts.
@@ -194,15 +194,13 @@ pub struct FlowTable {
 const SCAN_INTERVAL_NS: i64 = 500_000_000;
 
 impl FlowTable {
-    /// An empty table. The map grows with the traffic up to `max_flows` and keeps its size
-    /// afterwards, so a warm table allocates nothing per packet.
+    /// An empty table. Its memory grows with the traffic up to `max_flows` flows and is
+    /// kept afterwards, so a warm table allocates nothing per packet.
     pub fn new(settings: FlowSettings) -> Self {
         FlowTable {
-            flows: HashMap::with_capacity_and_hasher(
-                settings.max_flows.min(4096),
-                foldhash::fast::RandomState::default(),
-            ),
             settings,
+            v4: Shard::new(),
+            v6: Shard::new(),
             ages: Vec::new(),
             next_scan: i64::MIN,
             counters: FlowCounters::default(),
@@ -211,12 +209,12 @@ impl FlowTable {
 
     /// Flows currently held.
     pub fn len(&self) -> usize {
-        self.flows.len()
+        self.v4.len() + self.v6.len()
     }
 
     /// True when no flow is held.
     pub fn is_empty(&self) -> bool {
-        self.flows.is_empty()
+        self.len() == 0
     }
 
     /// Counters since the table was made.
@@ -224,85 +222,53 @@ impl FlowTable {
         self.counters
     }
 
-    /// Bytes of table memory per flow slot (key, entry and the map's control byte).
-    pub const fn bytes_per_slot() -> usize {
-        std::mem::size_of::<(FlowKey, FlowEntry)>() + 1
+    /// Bytes of one IPv4 and one IPv6 flow's slab slot (entry and stored key).
+    pub const fn bytes_per_slot() -> (usize, usize) {
+        (
+            Shard::<V4Key, FlowEntry>::slot_bytes(),
+            Shard::<FlowKey, FlowEntry>::slot_bytes(),
+        )
     }
 
-    /// Bytes of memory the table's map holds now: its buckets (a power of two, kept at
-    /// most 7/8 full) times the slot size.
+    /// Heap bytes the table holds now (slabs, hash indexes, free lists).
     pub fn memory_bytes(&self) -> usize {
-        let capacity = self.flows.capacity();
-        let buckets = if capacity == 0 {
-            0
-        } else {
-            (capacity * 8 / 7).next_power_of_two()
-        };
-        buckets * Self::bytes_per_slot()
+        self.v4.memory_bytes() + self.v6.memory_bytes()
     }
 
     /// Accounts one packet; records that become due are appended to `out`.
     pub fn observe(&mut self, packet: &FlowPacket, out: &mut Vec<FlowExport>) {
-        if let Some(entry) = self.flows.get_mut(&packet.key) {
-            let now = packet.time_ns;
-            let new_syn = matches!(packet.tcp, Some((flags, ..)) if flags & 0x12 == 0x02);
-            // Replay advances time only with packets, so the timeouts that fall before this
-            // packet are applied here, before it is counted: after the linger of an ended
-            // connection (or on a fresh SYN reusing its 5-tuple) and after an idle gap the
-            // packet starts a new flow; past the active timeout the span closes first.
-            let ends = match entry.end {
-                Some(_) => new_syn || now >= entry.ended_at.saturating_add(self.settings.linger_ns),
-                None => now.saturating_sub(entry.last_seen) >= self.settings.idle_timeout_ns,
+        let key = &packet.key;
+        let held = if key.v6 {
+            update_held(
+                &mut self.v6,
+                key,
+                packet,
+                self.settings,
+                &mut self.counters,
+                out,
+            )
+        } else {
+            let packed = V4Key::pack(key);
+            update_held(
+                &mut self.v4,
+                &packed,
+                packet,
+                self.settings,
+                &mut self.counters,
+                out,
+            )
+        };
+        if !held {
+            if self.len() >= self.settings.max_flows {
+                self.evict_oldest(out);
+            }
+            let entry = FlowEntry::opened_by(packet);
+            let entry = if key.v6 {
+                self.v6.insert(*key, entry)
+            } else {
+                self.v4.insert(V4Key::pack(key), entry)
             };
-            if ends {
-                self.finish(packet.key, None, out);
-            } else if now.saturating_sub(entry.span_start) >= self.settings.active_timeout_ns
-                && entry.packets != [0, 0]
-            {
-                if let Some(record) = export(&packet.key, entry, EndReason::ActiveTimeout) {
-                    out.push(record);
-                    self.counters.exported += 1;
-                }
-            }
-        }
-        if !self.flows.contains_key(&packet.key) && self.flows.len() >= self.settings.max_flows {
-            self.evict_oldest(out);
-        }
-        let entry = self.flows.entry(packet.key).or_insert_with(|| FlowEntry {
-            opener: packet.packet_id,
-            first_seen: packet.time_ns,
-            last_seen: packet.time_ns,
-            span_start: packet.time_ns,
-            ended_at: 0,
-            bytes: [0; 2],
-            packets: [0; 2],
-            sequence: 0,
-            initiator: initiator_of(packet),
-            tcp_flags: 0,
-            spoke: 0,
-            end: None,
-            tcp: TcpTracker::default(),
-            facts: FlowFacts::default(),
-        });
-        let dir = usize::from(packet.side != entry.initiator);
-        if entry.packets == [0, 0] {
-            entry.span_start = packet.time_ns;
-        }
-        entry.last_seen = entry.last_seen.max(packet.time_ns);
-        entry.bytes[dir] += packet.bytes;
-        entry.spoke |= 1 << dir;
-        entry.packets[dir] = entry.packets[dir].saturating_add(1);
-        merge_facts(&mut entry.facts, &packet.facts);
-        if let Some((flags, seq, ack, payload)) = packet.tcp {
-            entry.tcp_flags |= flags;
-            if entry.tcp.update(dir, flags, seq, ack, payload) && entry.end.is_none() {
-                entry.ended_at = packet.time_ns;
-                entry.end = Some(if entry.tcp.state == TcpState::Reset {
-                    EndReason::Rst
-                } else {
-                    EndReason::Fin
-                });
-            }
+            entry.count(packet);
         }
         self.expire(packet.time_ns, out);
     }
@@ -316,65 +282,50 @@ impl FlowTable {
         }
         self.next_scan = now_ns.saturating_add(SCAN_INTERVAL_NS);
         let settings = self.settings;
-        let mut exported = 0u64;
-        self.flows.retain(|key, entry| {
-            let due = if let Some(reason) = entry.end {
-                (now_ns >= entry.ended_at.saturating_add(settings.linger_ns)).then_some(reason)
-            } else if now_ns.saturating_sub(entry.last_seen) >= settings.idle_timeout_ns {
-                Some(EndReason::IdleTimeout)
-            } else if now_ns.saturating_sub(entry.span_start) >= settings.active_timeout_ns
-                && entry.packets != [0, 0]
-            {
-                Some(EndReason::ActiveTimeout)
-            } else {
-                None
+        let before = out.len();
+        let mut due = |key: &FlowKey, entry: &mut FlowEntry| {
+            let Some(reason) = entry.due(now_ns, &settings) else {
+                return true;
             };
-            let Some(reason) = due else { return true };
             if let Some(record) = export(key, entry, reason) {
                 out.push(record);
-                exported += 1;
             }
             !reason.is_final()
-        });
-        self.counters.exported += exported;
+        };
+        self.v4.retain(|key, entry| due(&key.unpack(), entry));
+        self.v6.retain(|key, entry| due(key, entry));
+        self.counters.exported += (out.len() - before) as u64;
     }
 
     /// Exports every flow as final (end of input or shutdown) and empties the table.
     pub fn flush_all(&mut self, reason: EndReason, out: &mut Vec<FlowExport>) {
-        let mut exported = 0u64;
-        for (key, mut entry) in self.flows.drain() {
-            let reason = entry.end.unwrap_or(reason);
-            if let Some(record) = export(&key, &mut entry, reason) {
+        let before = out.len();
+        let mut take = |key: &FlowKey, entry: &mut FlowEntry| {
+            if let Some(record) = export(key, entry, entry.end.unwrap_or(reason)) {
                 out.push(record);
-                exported += 1;
             }
-        }
-        self.counters.exported += exported;
-    }
-
-    /// Exports and removes one flow as final; `reason` defaults to how it ended.
-    fn finish(&mut self, key: FlowKey, reason: Option<EndReason>, out: &mut Vec<FlowExport>) {
-        if let Some(mut entry) = self.flows.remove(&key) {
-            let reason = reason.or(entry.end).unwrap_or(EndReason::IdleTimeout);
-            if let Some(record) = export(&key, &mut entry, reason) {
-                out.push(record);
-                self.counters.exported += 1;
-            }
-        }
+        };
+        self.v4.drain(|key, entry| take(&key.unpack(), entry));
+        self.v6.drain(|key, entry| take(key, entry));
+        self.counters.exported += (out.len() - before) as u64;
     }
 
     /// Exports the oldest idle eighth of the table (at least one flow) as `evicted`.
     fn evict_oldest(&mut self, out: &mut Vec<FlowExport>) {
         self.ages.clear();
-        self.ages.extend(self.flows.values().map(|e| e.last_seen));
+        self.ages.extend(
+            self.v4
+                .entries()
+                .chain(self.v6.entries())
+                .map(|e| e.last_seen),
+        );
         if self.ages.is_empty() {
             return;
         }
         let victims = (self.ages.len() / 8).max(1);
         let cutoff = *self.ages.select_nth_unstable(victims - 1).1;
-        let (mut evicted, mut exported) = (0u64, 0u64);
-        let mut left = victims;
-        self.flows.retain(|key, entry| {
+        let (before, mut evicted, mut left) = (out.len(), 0u64, victims);
+        let mut evict = |key: &FlowKey, entry: &mut FlowEntry| {
             if left == 0 || entry.last_seen > cutoff {
                 return true;
             }
@@ -383,13 +334,126 @@ impl FlowTable {
             let reason = entry.end.unwrap_or(EndReason::Evicted);
             if let Some(record) = export(key, entry, reason) {
                 out.push(record);
-                exported += 1;
             }
             evicted += u64::from(reason == EndReason::Evicted);
             false
-        });
+        };
+        self.v4.retain(|key, entry| evict(&key.unpack(), entry));
+        self.v6.retain(|key, entry| evict(key, entry));
         self.counters.evicted += evicted;
-        self.counters.exported += exported;
+        self.counters.exported += (out.len() - before) as u64;
+    }
+}
+
+/// Applies `packet` to its flow in `shard` if the flow is held and goes on; returns false
+/// when the packet opens a new flow (none held, or the held one just ended: after the
+/// linger of an ended connection, on a fresh SYN reusing its 5-tuple, or after an idle gap).
+fn update_held<K: StoredKey>(
+    shard: &mut Shard<K, FlowEntry>,
+    key: &K,
+    packet: &FlowPacket,
+    settings: FlowSettings,
+    counters: &mut FlowCounters,
+    out: &mut Vec<FlowExport>,
+) -> bool {
+    let Some(entry) = shard.get_mut(key) else {
+        return false;
+    };
+    let now = packet.time_ns;
+    let new_syn = matches!(packet.tcp, Some((flags, ..)) if flags & 0x12 == 0x02);
+    // Replay advances time only with packets, so the timeouts that fall before this packet
+    // are applied here, before it is counted; past the active timeout the span closes first.
+    let ends = match entry.end {
+        Some(_) => new_syn || now >= entry.ended_at().saturating_add(settings.linger_ns),
+        None => now.saturating_sub(entry.last_seen) >= settings.idle_timeout_ns,
+    };
+    if ends {
+        if let Some(mut entry) = shard.remove(key) {
+            let reason = entry.end.unwrap_or(EndReason::IdleTimeout);
+            if let Some(record) = export(&packet.key, &mut entry, reason) {
+                out.push(record);
+                counters.exported += 1;
+            }
+        }
+        return false;
+    }
+    if now.saturating_sub(entry.span_start) >= settings.active_timeout_ns && entry.packets != [0, 0]
+    {
+        if let Some(record) = export(&packet.key, entry, EndReason::ActiveTimeout) {
+            out.push(record);
+            counters.exported += 1;
+        }
+    }
+    entry.count(packet);
+    true
+}
+
+impl FlowEntry {
+    /// A flow's state before its first packet is counted.
+    fn opened_by(packet: &FlowPacket) -> Self {
+        FlowEntry {
+            opener: packet.packet_id,
+            first_seen: packet.time_ns,
+            last_seen: packet.time_ns,
+            span_start: packet.time_ns,
+            bytes: [0; 2],
+            packets: [0; 2],
+            sequence: 0,
+            ended_ms: 0,
+            initiator: initiator_of(packet),
+            tcp_flags: 0,
+            spoke: 0,
+            end: None,
+            tcp: TcpTracker::default(),
+            facts: FlowFacts::default(),
+        }
+    }
+
+    /// Counts one packet of this flow.
+    fn count(&mut self, packet: &FlowPacket) {
+        let dir = usize::from(packet.side != self.initiator);
+        if self.packets == [0, 0] {
+            self.span_start = packet.time_ns;
+        }
+        self.last_seen = self.last_seen.max(packet.time_ns);
+        self.bytes[dir] += packet.bytes;
+        self.spoke |= 1 << dir;
+        self.packets[dir] = self.packets[dir].saturating_add(1);
+        merge_facts(&mut self.facts, &packet.facts);
+        if let Some((flags, seq, ack, payload)) = packet.tcp {
+            self.tcp_flags |= flags;
+            if self.tcp.update(dir, flags, seq, ack, payload) && self.end.is_none() {
+                let ms = packet.time_ns.saturating_sub(self.first_seen) / 1_000_000;
+                self.ended_ms = u32::try_from(ms.max(0)).unwrap_or(u32::MAX);
+                self.end = Some(if self.tcp.state == TcpState::Reset {
+                    EndReason::Rst
+                } else {
+                    EndReason::Fin
+                });
+            }
+        }
+    }
+
+    /// When the connection ended (valid once `end` is set).
+    fn ended_at(&self) -> i64 {
+        self.first_seen
+            .saturating_add(i64::from(self.ended_ms).saturating_mul(1_000_000))
+    }
+
+    /// The record due at `now_ns`, if any: the final one of an ended connection past its
+    /// linger or of an idle flow, or an interim one past the active timeout.
+    fn due(&self, now_ns: i64, settings: &FlowSettings) -> Option<EndReason> {
+        if let Some(reason) = self.end {
+            (now_ns >= self.ended_at().saturating_add(settings.linger_ns)).then_some(reason)
+        } else if now_ns.saturating_sub(self.last_seen) >= settings.idle_timeout_ns {
+            Some(EndReason::IdleTimeout)
+        } else if now_ns.saturating_sub(self.span_start) >= settings.active_timeout_ns
+            && self.packets != [0, 0]
+        {
+            Some(EndReason::ActiveTimeout)
+        } else {
+            None
+        }
     }
 }
 
@@ -488,9 +552,10 @@ mod tests {
 
     #[test]
     fn a_flow_slot_stays_well_under_200_bytes() {
-        let slot = FlowTable::bytes_per_slot();
-        eprintln!("flow table slot: {slot} bytes");
-        assert!(slot < 160, "{slot} bytes per flow slot");
+        let (v4, v6) = FlowTable::bytes_per_slot();
+        eprintln!("flow table slot: {v4} bytes (IPv4), {v6} bytes (IPv6)");
+        assert!(v4 <= 112, "{v4} bytes per IPv4 flow slot");
+        assert!(v6 <= 136, "{v6} bytes per IPv6 flow slot");
     }
 
     #[test]
