@@ -21,6 +21,14 @@ use prometheus_client::registry::Registry;
 
 pub use prometheus_client::metrics::counter::Counter;
 pub use prometheus_client::metrics::gauge::Gauge;
+pub use prometheus_client::metrics::histogram::Histogram;
+
+/// Bucket bounds of request durations: 5 ms to about 40 s, doubling.
+fn request_buckets() -> Histogram {
+    Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
+        0.005, 2.0, 14,
+    ))
+}
 
 /// The type of a metric.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,6 +37,8 @@ pub enum MetricKind {
     Counter,
     /// A value that goes up and down.
     Gauge,
+    /// Observations counted into buckets (`_bucket`, `_sum` and `_count` series).
+    Histogram,
 }
 
 impl MetricKind {
@@ -37,6 +47,7 @@ impl MetricKind {
         match self {
             MetricKind::Counter => "counter",
             MetricKind::Gauge => "gauge",
+            MetricKind::Histogram => "histogram",
         }
     }
 }
@@ -110,8 +121,85 @@ pub const OUTPUT_RECORDS: MetricDef = MetricDef {
     name: "netsensor_output_records_total",
     kind: MetricKind::Counter,
     labels: &["output", "result"],
-    help: "Records handled by an output, by result: sent (accepted downstream), failed \
-           (rejected or undeliverable), dropped (discarded because the queue was full)",
+    help: "Records handled by an output, by result: sent (accepted downstream; for \
+           network outputs, acknowledged by the destination), failed (rejected or \
+           undeliverable), dropped (discarded because the queue, or the spool, was full)",
+};
+/// `netsensor_output_retries_total`
+pub const OUTPUT_RETRIES: MetricDef = MetricDef {
+    name: "netsensor_output_retries_total",
+    kind: MetricKind::Counter,
+    labels: &["output"],
+    help: "Records a network output sent again after a retryable failure (connection \
+           error, HTTP 429 or 5xx, a busy or unauthorized item)",
+};
+/// `netsensor_output_duplicates_total`
+pub const OUTPUT_DUPLICATES: MetricDef = MetricDef {
+    name: "netsensor_output_duplicates_total",
+    kind: MetricKind::Counter,
+    labels: &["output"],
+    help: "Records the destination already held (HTTP 409 on create: an earlier attempt \
+           landed); they count as sent too",
+};
+/// `netsensor_output_dead_lettered_total`
+pub const OUTPUT_DEAD_LETTERED: MetricDef = MetricDef {
+    name: "netsensor_output_dead_lettered_total",
+    kind: MetricKind::Counter,
+    labels: &["output"],
+    help: "Records the destination rejected for good (e.g. a mapping conflict), written \
+           with the error to the dead-letter file; they count as failed too",
+};
+/// `netsensor_output_spooled_total`
+pub const OUTPUT_SPOOLED: MetricDef = MetricDef {
+    name: "netsensor_output_spooled_total",
+    kind: MetricKind::Counter,
+    labels: &["output"],
+    help: "Records written to an output's disk spool because its memory queue was full \
+           or the sensor was stopping",
+};
+/// `netsensor_output_spool_corrupt_total`
+pub const OUTPUT_SPOOL_CORRUPT: MetricDef = MetricDef {
+    name: "netsensor_output_spool_corrupt_total",
+    kind: MetricKind::Counter,
+    labels: &["output"],
+    help: "Torn or corrupt spool entries skipped (a crash in the middle of a write, a \
+           damaged file)",
+};
+/// `netsensor_output_request_duration_seconds`
+pub const OUTPUT_REQUEST_DURATION: MetricDef = MetricDef {
+    name: "netsensor_output_request_duration_seconds",
+    kind: MetricKind::Histogram,
+    labels: &["output"],
+    help: "Duration of a network output's requests (one _bulk request each), answered or \
+           failed",
+};
+/// `netsensor_output_requests_in_flight`
+pub const OUTPUT_IN_FLIGHT: MetricDef = MetricDef {
+    name: "netsensor_output_requests_in_flight",
+    kind: MetricKind::Gauge,
+    labels: &["output"],
+    help: "Requests a network output has sent and not yet seen answered",
+};
+/// `netsensor_output_queue_bytes`
+pub const OUTPUT_QUEUE_BYTES: MetricDef = MetricDef {
+    name: "netsensor_output_queue_bytes",
+    kind: MetricKind::Gauge,
+    labels: &["output"],
+    help: "Bytes of records waiting in a network output's memory queue",
+};
+/// `netsensor_output_spool_bytes`
+pub const OUTPUT_SPOOL_BYTES: MetricDef = MetricDef {
+    name: "netsensor_output_spool_bytes",
+    kind: MetricKind::Gauge,
+    labels: &["output"],
+    help: "Bytes in a network output's disk spool",
+};
+/// `netsensor_output_spool_segments`
+pub const OUTPUT_SPOOL_SEGMENTS: MetricDef = MetricDef {
+    name: "netsensor_output_spool_segments",
+    kind: MetricKind::Gauge,
+    labels: &["output"],
+    help: "Segment files in a network output's disk spool",
 };
 /// `netsensor_output_bytes_total`
 pub const OUTPUT_BYTES: MetricDef = MetricDef {
@@ -187,6 +275,16 @@ pub const METRICS: &[MetricDef] = &[
     OUTPUT_RECORDS,
     OUTPUT_BYTES,
     OUTPUT_UP,
+    OUTPUT_RETRIES,
+    OUTPUT_DUPLICATES,
+    OUTPUT_DEAD_LETTERED,
+    OUTPUT_SPOOLED,
+    OUTPUT_SPOOL_CORRUPT,
+    OUTPUT_REQUEST_DURATION,
+    OUTPUT_IN_FLIGHT,
+    OUTPUT_QUEUE_BYTES,
+    OUTPUT_SPOOL_BYTES,
+    OUTPUT_SPOOL_SEGMENTS,
     FLOWS_EVICTED,
     FLOWS_ACTIVE,
 ];
@@ -298,6 +396,16 @@ struct Inner {
     output_records: Labelled<Counter>,
     output_bytes: Labelled<Counter>,
     output_up: Labelled<Gauge>,
+    output_retries: Labelled<Counter>,
+    output_duplicates: Labelled<Counter>,
+    output_dead_lettered: Labelled<Counter>,
+    output_spooled: Labelled<Counter>,
+    output_spool_corrupt: Labelled<Counter>,
+    output_request_duration: Family<Labels, Histogram, fn() -> Histogram>,
+    output_in_flight: Labelled<Gauge>,
+    output_queue_bytes: Labelled<Gauge>,
+    output_spool_bytes: Labelled<Gauge>,
+    output_spool_segments: Labelled<Gauge>,
     flows_evicted: Labelled<Counter>,
     flows_active: Labelled<Gauge>,
 }
@@ -317,7 +425,7 @@ where
 fn registered_name(def: &MetricDef) -> &'static str {
     match def.kind {
         MetricKind::Counter => def.name.strip_suffix("_total").unwrap_or(def.name),
-        MetricKind::Gauge => def.name,
+        MetricKind::Gauge | MetricKind::Histogram => def.name,
     }
 }
 
@@ -365,6 +473,26 @@ impl Metrics {
             output_records: family(r, &OUTPUT_RECORDS),
             output_bytes: family(r, &OUTPUT_BYTES),
             output_up: family(r, &OUTPUT_UP),
+            output_retries: family(r, &OUTPUT_RETRIES),
+            output_duplicates: family(r, &OUTPUT_DUPLICATES),
+            output_dead_lettered: family(r, &OUTPUT_DEAD_LETTERED),
+            output_spooled: family(r, &OUTPUT_SPOOLED),
+            output_spool_corrupt: family(r, &OUTPUT_SPOOL_CORRUPT),
+            output_request_duration: {
+                let family = Family::<Labels, Histogram, fn() -> Histogram>::new_with_constructor(
+                    request_buckets,
+                );
+                r.register(
+                    registered_name(&OUTPUT_REQUEST_DURATION),
+                    OUTPUT_REQUEST_DURATION.help,
+                    family.clone(),
+                );
+                family
+            },
+            output_in_flight: family(r, &OUTPUT_IN_FLIGHT),
+            output_queue_bytes: family(r, &OUTPUT_QUEUE_BYTES),
+            output_spool_bytes: family(r, &OUTPUT_SPOOL_BYTES),
+            output_spool_segments: family(r, &OUTPUT_SPOOL_SEGMENTS),
             flows_evicted: family(r, &FLOWS_EVICTED),
             flows_active: family(r, &FLOWS_ACTIVE),
             registry,
@@ -484,6 +612,26 @@ impl Metrics {
         }
     }
 
+    /// Every handle a network output (with retries, a memory queue and a disk spool)
+    /// needs, all series created at zero. Call once per output.
+    pub fn delivery(&self, output: &str) -> DeliveryMetrics {
+        let i = &self.inner;
+        let labels: Labels = vec![(OUTPUT_REQUEST_DURATION.labels[0], output.to_owned())];
+        DeliveryMetrics {
+            records: self.output(output),
+            retries: i.output_retries.with(&[output]),
+            duplicates: i.output_duplicates.with(&[output]),
+            dead_lettered: i.output_dead_lettered.with(&[output]),
+            spooled: i.output_spooled.with(&[output]),
+            spool_corrupt: i.output_spool_corrupt.with(&[output]),
+            request_duration: i.output_request_duration.get_or_create_owned(&labels),
+            in_flight: i.output_in_flight.with(&[output]),
+            queue_bytes: i.output_queue_bytes.with(&[output]),
+            spool_bytes: i.output_spool_bytes.with(&[output]),
+            spool_segments: i.output_spool_segments.with(&[output]),
+        }
+    }
+
     /// One counter per decode layer, for a decode worker to keep.
     pub fn decode_error_counters(&self) -> DecodeErrorCounters {
         DecodeErrorCounters {
@@ -572,6 +720,33 @@ pub struct OutputMetrics {
     pub bytes: Counter,
     /// `netsensor_output_up`.
     pub up: Gauge,
+}
+
+/// Handles for one network output, kept by its delivery thread.
+#[derive(Debug, Clone)]
+pub struct DeliveryMetrics {
+    /// The handles every output has (`sent` = acknowledged by the destination).
+    pub records: OutputMetrics,
+    /// `netsensor_output_retries_total`.
+    pub retries: Counter,
+    /// `netsensor_output_duplicates_total`.
+    pub duplicates: Counter,
+    /// `netsensor_output_dead_lettered_total`.
+    pub dead_lettered: Counter,
+    /// `netsensor_output_spooled_total`.
+    pub spooled: Counter,
+    /// `netsensor_output_spool_corrupt_total`.
+    pub spool_corrupt: Counter,
+    /// `netsensor_output_request_duration_seconds`.
+    pub request_duration: Histogram,
+    /// `netsensor_output_requests_in_flight`.
+    pub in_flight: Gauge,
+    /// `netsensor_output_queue_bytes`.
+    pub queue_bytes: Gauge,
+    /// `netsensor_output_spool_bytes`.
+    pub spool_bytes: Gauge,
+    /// `netsensor_output_spool_segments`.
+    pub spool_segments: Gauge,
 }
 
 /// One decode-error counter per [`DecodeLayer`]; indexing is by enum, never by input.
@@ -853,6 +1028,7 @@ mod tests {
         // Create one series in every family so each shows its labels.
         let _ = m.capture("eth0");
         let _ = m.output("es");
+        m.delivery("es").request_duration.observe(0.02);
         m.queue_depth("decode").set(0);
         m.queue_capacity("decode").set(8);
         let page = m.encode_prometheus_text();
@@ -881,11 +1057,23 @@ mod tests {
                 Some((n, l)) => (n, l.trim_end_matches('}')),
                 None => (series.as_str(), ""),
             };
-            let def = METRICS.iter().find(|d| d.name == name).unwrap();
+            let def = METRICS
+                .iter()
+                .find(|d| d.name == name)
+                .or_else(|| {
+                    let base = ["_bucket", "_sum", "_count"]
+                        .iter()
+                        .find_map(|s| name.strip_suffix(s))?;
+                    METRICS
+                        .iter()
+                        .find(|d| d.name == base && d.kind == MetricKind::Histogram)
+                })
+                .unwrap_or_else(|| panic!("{name} is not in METRICS"));
             let keys: Vec<&str> = labels
                 .split(',')
                 .filter(|kv| !kv.is_empty())
                 .map(|kv| kv.split_once('=').unwrap().0)
+                .filter(|k| *k != "le")
                 .collect();
             assert_eq!(keys, def.labels, "{series}");
         }
@@ -1055,6 +1243,9 @@ mod tests {
         let m = Metrics::with_build("0.1.0", 1_700_000_000);
         let _ = m.capture("eth0");
         let _ = m.output("es");
+        let delivery = m.delivery("es");
+        delivery.request_duration.observe(0.3);
+        delivery.retries.inc();
         m.queue_depth("es").set(2);
         m.queue_capacity("es").set(64);
         let page = m.encode_prometheus_text();

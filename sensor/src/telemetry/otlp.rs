@@ -249,7 +249,7 @@ pub fn spawn(settings: OtlpSettings, metrics: Metrics) -> Result<OtlpExporter, O
 pub fn otel_name(def: &MetricDef) -> &'static str {
     match def.kind {
         MetricKind::Counter => def.name.strip_suffix("_total").unwrap_or(def.name),
-        MetricKind::Gauge => def.name,
+        MetricKind::Gauge | MetricKind::Histogram => def.name,
     }
 }
 
@@ -272,6 +272,8 @@ fn register(meter: &Meter, def: &'static MetricDef, metrics: &Metrics) {
                 .with_callback(move |observer| observe(&metrics, def, observer))
                 .build();
         }
+        // Observable instruments cannot carry buckets; histograms stay on /metrics.
+        MetricKind::Histogram => {}
     }
 }
 
@@ -963,7 +965,7 @@ mod tests {
             let name = otel_name(def);
             match def.kind {
                 MetricKind::Counter => assert_eq!(format!("{name}_total"), def.name),
-                MetricKind::Gauge => assert_eq!(name, def.name),
+                MetricKind::Gauge | MetricKind::Histogram => assert_eq!(name, def.name),
             }
         }
     }
