@@ -48,6 +48,16 @@ pub enum EsType {
     DateNanos,
     /// `geo_point`
     GeoPoint,
+    /// `date` (millisecond precision), for times the cluster sets itself.
+    Date,
+    /// `text` (analysed full text), the core fallback of `match_only_text`.
+    Text,
+    /// `constant_keyword` (optional module): one value per index, stored in the mapping.
+    ConstantKeyword,
+    /// `wildcard` (optional module): long free-form strings searched by pattern.
+    Wildcard,
+    /// `match_only_text` (optional module): full text without scoring data, smaller.
+    MatchOnlyText,
 }
 
 impl EsType {
@@ -60,6 +70,21 @@ impl EsType {
             EsType::Ip => "ip",
             EsType::DateNanos => "date_nanos",
             EsType::GeoPoint => "geo_point",
+            EsType::Date => "date",
+            EsType::Text => "text",
+            EsType::ConstantKeyword => "constant_keyword",
+            EsType::Wildcard => "wildcard",
+            EsType::MatchOnlyText => "match_only_text",
+        }
+    }
+
+    /// The core type that holds the same values where the engine lacks this type's
+    /// optional module; core types are their own fallback.
+    pub const fn core_fallback(self) -> EsType {
+        match self {
+            EsType::ConstantKeyword | EsType::Wildcard => EsType::Keyword,
+            EsType::MatchOnlyText => EsType::Text,
+            other => other,
         }
     }
 }
@@ -69,19 +94,39 @@ impl EsType {
 pub struct Field {
     /// Dotted path, e.g. `source.geo.country_iso_code`.
     pub name: &'static str,
-    /// Mapping type.
+    /// Mapping type; always a core type, which every engine has.
     pub es_type: EsType,
     /// Whether the field holds a list of values.
     pub array: bool,
     kinds: u8,
     /// One-line description for the docs and the template's `_meta`.
     pub description: &'static str,
+    /// Better type from an optional engine module (`constant_keyword`, `wildcard`), used
+    /// instead of `es_type` where the cluster has the module; `es_type` is its fallback.
+    pub module_type: Option<EsType>,
+    /// Whether the mapping adds a full-text sub-field `<name>.text` (`match_only_text`, or
+    /// `text` where the engine lacks it), as ECS does for free-form strings.
+    pub text_subfield: bool,
 }
 
 impl Field {
     /// True when records of `kind` carry this field.
     pub const fn in_kind(&self, kind: RecordKind) -> bool {
         self.kinds & kind.bit() != 0
+    }
+
+    const fn prefer(self, module_type: EsType) -> Field {
+        Field {
+            module_type: Some(module_type),
+            ..self
+        }
+    }
+
+    const fn with_text(self) -> Field {
+        Field {
+            text_subfield: true,
+            ..self
+        }
     }
 }
 
@@ -97,6 +142,8 @@ const fn f(name: &'static str, es_type: EsType, kinds: u8, description: &'static
         array: false,
         kinds,
         description,
+        module_type: None,
+        text_subfield: false,
     }
 }
 
@@ -107,10 +154,13 @@ const fn list(name: &'static str, es_type: EsType, kinds: u8, description: &'sta
         array: true,
         kinds,
         description,
+        module_type: None,
+        text_subfield: false,
     }
 }
 
 use EsType::{Boolean as B, DateNanos as D, GeoPoint as G, Ip, Keyword as K, Long as L};
+use EsType::{ConstantKeyword as CONSTANT, Wildcard as WILDCARD};
 
 /// Every field of every record kind. Templates, docs and tests derive from this list.
 #[rustfmt::skip]
@@ -119,8 +169,8 @@ pub const FIELDS: &[Field] = &[
     f("event.kind", K, ALL, "Always `event`."),
     list("event.category", K, ALL, "Always `[\"network\"]`."),
     list("event.type", K, ALL, "Packet: `[connection, info]`; flow: `[connection, end]` on the final record, `[connection, info]` before."),
-    f("event.dataset", K, ALL, "`netsensor.packet`, `netsensor.flow` or `netsensor.rollup`."),
-    f("event.module", K, ALL, "Always `netsensor`."),
+    f("event.dataset", K, ALL, "`netsensor.packet`, `netsensor.flow` or `netsensor.rollup`.").prefer(CONSTANT),
+    f("event.module", K, ALL, "Always `netsensor`.").prefer(CONSTANT),
     f("event.id", K, ALL, "Deterministic record id; the Elasticsearch `_id`."),
     f("event.start", D, F | R, "Start of the span this record's counts cover."),
     f("event.end", D, F | R, "End of the span this record's counts cover."),
@@ -188,9 +238,9 @@ pub const FIELDS: &[Field] = &[
     f("http.request.method", K, P, "HTTP request method."),
     f("http.response.status_code", L, P, "HTTP response status code."),
     f("http.version", K, P, "HTTP version, e.g. `1.1`."),
-    f("url.original", K, P, "Request target with credentials and secret query values scrubbed."),
+    f("url.original", K, P, "Request target with credentials and secret query values scrubbed.").prefer(WILDCARD).with_text(),
     f("url.domain", K, P, "Host header of the request."),
-    f("user_agent.original", K, P, "User-Agent header of the request."),
+    f("user_agent.original", K, P, "User-Agent header of the request.").with_text(),
     f("netsensor.service", K, P | F, "Well-known service of the server-side port."),
     f("netsensor.source.service", K, P | F, "Well-known service of the source port."),
     f("netsensor.destination.service", K, P | F, "Well-known service of the destination port."),
@@ -249,6 +299,22 @@ mod tests {
         let mut seen = HashSet::new();
         for field in FIELDS {
             assert!(seen.insert(field.name), "duplicate field {}", field.name);
+        }
+    }
+
+    #[test]
+    fn table_types_are_core_and_module_types_fall_back_to_them() {
+        for field in FIELDS {
+            assert_eq!(
+                field.es_type.core_fallback(),
+                field.es_type,
+                "{}",
+                field.name
+            );
+            if let Some(module_type) = field.module_type {
+                assert_eq!(module_type.core_fallback(), field.es_type, "{}", field.name);
+                assert_ne!(module_type, field.es_type, "{}", field.name);
+            }
         }
     }
 
