@@ -66,6 +66,30 @@ pub const KEY_PATHS: &[&str] = &[
     "outputs.sqlite.path",
     "outputs.sqlite.retention_secs",
     "outputs.sqlite.max_bytes",
+    "outputs.elasticsearch",
+    "outputs.elasticsearch.enabled",
+    "outputs.elasticsearch.urls",
+    "outputs.elasticsearch.namespace",
+    "outputs.elasticsearch.username",
+    "outputs.elasticsearch.password",
+    "outputs.elasticsearch.api_key",
+    "outputs.elasticsearch.ca_file",
+    "outputs.elasticsearch.batch",
+    "outputs.elasticsearch.batch.max_docs",
+    "outputs.elasticsearch.batch.max_bytes",
+    "outputs.elasticsearch.batch.max_wait_ms",
+    "outputs.elasticsearch.max_in_flight",
+    "outputs.elasticsearch.request_timeout_ms",
+    "outputs.elasticsearch.retry",
+    "outputs.elasticsearch.retry.initial_backoff_ms",
+    "outputs.elasticsearch.retry.max_backoff_ms",
+    "outputs.elasticsearch.memory_queue_bytes",
+    "outputs.elasticsearch.shutdown_timeout_ms",
+    "outputs.elasticsearch.spool",
+    "outputs.elasticsearch.spool.dir",
+    "outputs.elasticsearch.spool.max_bytes",
+    "outputs.elasticsearch.spool.segment_bytes",
+    "outputs.elasticsearch.dead_letter_path",
     "listeners",
     "listeners.metrics",
     "listeners.metrics.address",
@@ -425,6 +449,171 @@ pub struct OutputsSection {
     pub file: FileOutputSection,
     /// Flows and rollups in the embedded SQLite store.
     pub sqlite: SqliteOutputSection,
+    /// `_bulk` into Elasticsearch or OpenSearch data streams.
+    pub elasticsearch: ElasticsearchOutputSection,
+}
+
+/// `outputs.elasticsearch`: records into the data streams `logs-netsensor.<kind>-<namespace>`
+/// of Elasticsearch or OpenSearch, with retries, a dead-letter file and a disk spool.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default, rename = "outputs.elasticsearch section")]
+pub struct ElasticsearchOutputSection {
+    /// Send records to the cluster.
+    pub enabled: bool,
+    /// Base URLs of the cluster's nodes (`http://` or `https://`); requests go to the
+    /// first that answers. One URL may be written as a string.
+    #[serde(deserialize_with = "one_or_many")]
+    pub urls: Vec<String>,
+    /// The data stream namespace: lower case, no `-`.
+    pub namespace: String,
+    /// User for HTTP basic authentication (`null`: none); needs `password`.
+    pub username: Option<String>,
+    /// Password of `username`, `{ file: PATH }` or `{ env: NAME }`.
+    pub password: Option<SecretRef>,
+    /// API key in its encoded form, `{ file: PATH }` or `{ env: NAME }` (instead of a user).
+    pub api_key: Option<SecretRef>,
+    /// PEM file of the CA that signed the cluster's certificate (`null`: system roots).
+    pub ca_file: Option<PathBuf>,
+    /// When a `_bulk` request is sent.
+    pub batch: ElasticsearchBatchSection,
+    /// Most `_bulk` requests waiting for an answer at once (1..=64).
+    pub max_in_flight: u32,
+    /// Timeout of one `_bulk` request (> 0).
+    pub request_timeout_ms: u64,
+    /// Backoff between retries.
+    pub retry: ElasticsearchRetrySection,
+    /// Records held in memory for the cluster; beyond this they go to the spool.
+    pub memory_queue_bytes: u64,
+    /// On shutdown, how long records in memory may take to be delivered before they are
+    /// spooled instead.
+    pub shutdown_timeout_ms: u64,
+    /// The disk spool for records the cluster cannot take now.
+    pub spool: ElasticsearchSpoolSection,
+    /// NDJSON file of records the cluster rejected, with the error. Default (`null`):
+    /// `dead-letter/elasticsearch.ndjson` in `sensor.data_directory`.
+    pub dead_letter_path: Option<PathBuf>,
+}
+
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(url) => vec![url],
+        OneOrMany::Many(urls) => urls,
+    })
+}
+
+/// Default for `outputs.elasticsearch.urls`.
+pub fn default_elasticsearch_urls() -> Vec<String> {
+    vec!["http://127.0.0.1:9200".to_owned()]
+}
+
+/// Default for `outputs.elasticsearch.namespace`.
+pub fn default_namespace() -> String {
+    "default".to_owned()
+}
+
+impl Default for ElasticsearchOutputSection {
+    fn default() -> Self {
+        ElasticsearchOutputSection {
+            enabled: false,
+            urls: default_elasticsearch_urls(),
+            namespace: default_namespace(),
+            username: None,
+            password: None,
+            api_key: None,
+            ca_file: None,
+            batch: ElasticsearchBatchSection::default(),
+            max_in_flight: 2,
+            request_timeout_ms: 60_000,
+            retry: ElasticsearchRetrySection::default(),
+            memory_queue_bytes: 64 * 1024 * 1024,
+            shutdown_timeout_ms: 5_000,
+            spool: ElasticsearchSpoolSection::default(),
+            dead_letter_path: None,
+        }
+    }
+}
+
+/// `outputs.elasticsearch.batch`: a `_bulk` request goes out when it has `max_docs` records
+/// or `max_bytes` bytes, or when its first record has waited `max_wait_ms`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(
+    deny_unknown_fields,
+    default,
+    rename = "outputs.elasticsearch.batch section"
+)]
+pub struct ElasticsearchBatchSection {
+    /// Records per request (> 0).
+    pub max_docs: u32,
+    /// Bytes per request (> 0); one record larger than this goes alone.
+    pub max_bytes: u64,
+    /// Longest wait for a request to fill (> 0).
+    pub max_wait_ms: u64,
+}
+
+impl Default for ElasticsearchBatchSection {
+    fn default() -> Self {
+        ElasticsearchBatchSection {
+            max_docs: 5_000,
+            max_bytes: 5 * 1024 * 1024,
+            max_wait_ms: 1_000,
+        }
+    }
+}
+
+/// `outputs.elasticsearch.retry`: exponential backoff with full jitter.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(
+    deny_unknown_fields,
+    default,
+    rename = "outputs.elasticsearch.retry section"
+)]
+pub struct ElasticsearchRetrySection {
+    /// First backoff (> 0).
+    pub initial_backoff_ms: u64,
+    /// Longest backoff (>= `initial_backoff_ms`).
+    pub max_backoff_ms: u64,
+}
+
+impl Default for ElasticsearchRetrySection {
+    fn default() -> Self {
+        ElasticsearchRetrySection {
+            initial_backoff_ms: 100,
+            max_backoff_ms: 30_000,
+        }
+    }
+}
+
+/// `outputs.elasticsearch.spool`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(
+    deny_unknown_fields,
+    default,
+    rename = "outputs.elasticsearch.spool section"
+)]
+pub struct ElasticsearchSpoolSection {
+    /// Directory of the spool segments. Default (`null`): `spool/elasticsearch` in
+    /// `sensor.data_directory`.
+    pub dir: Option<PathBuf>,
+    /// Largest size of the spool; beyond it the newest records are dropped and counted.
+    pub max_bytes: u64,
+    /// Size of one segment file (> 0, <= `max_bytes`).
+    pub segment_bytes: u64,
+}
+
+impl Default for ElasticsearchSpoolSection {
+    fn default() -> Self {
+        ElasticsearchSpoolSection {
+            dir: None,
+            max_bytes: 1 << 30,
+            segment_bytes: 64 * 1024 * 1024,
+        }
+    }
 }
 
 /// `outputs.sqlite`: the embedded store of flows and rollups, queried by `netsensor query`
@@ -700,6 +889,18 @@ mod tests {
                 sqlite: SqliteOutputSection {
                     enabled: Some(true),
                     path: Some("s.db".into()),
+                    ..Default::default()
+                },
+                elasticsearch: ElasticsearchOutputSection {
+                    username: Some("u".into()),
+                    password: Some(SecretRef::Env("P".into())),
+                    api_key: Some(SecretRef::Env("K".into())),
+                    ca_file: Some("ca.pem".into()),
+                    spool: ElasticsearchSpoolSection {
+                        dir: Some("spool".into()),
+                        ..Default::default()
+                    },
+                    dead_letter_path: Some("dl.ndjson".into()),
                     ..Default::default()
                 },
             },

@@ -283,6 +283,78 @@ pub struct OutputsConfig {
     /// The embedded store, if enabled.
     #[serde(serialize_with = "ser_sqlite_output")]
     pub sqlite: Option<SqliteOutputConfig>,
+    /// Elasticsearch or OpenSearch, if enabled.
+    #[serde(serialize_with = "ser_elasticsearch_output")]
+    pub elasticsearch: Option<ElasticsearchOutputConfig>,
+}
+
+/// The Elasticsearch/OpenSearch output.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ElasticsearchOutputConfig {
+    /// Node URLs, at least one, each `http://` or `https://` without credentials.
+    pub urls: Vec<String>,
+    /// Data stream namespace, valid in an index name.
+    pub namespace: String,
+    /// Basic-auth user, with `password`.
+    pub username: Option<String>,
+    /// Basic-auth password.
+    pub password: Option<Secret<String>>,
+    /// Encoded API key (instead of a user).
+    pub api_key: Option<Secret<String>>,
+    /// CA file, absolute, exists.
+    pub ca_file: Option<PathBuf>,
+    /// When a request is sent.
+    pub batch: ElasticsearchBatchConfig,
+    /// Requests in flight at once, 1..=64.
+    pub max_in_flight: usize,
+    /// Timeout of one request.
+    #[serde(rename = "request_timeout_ms", serialize_with = "ser_millis")]
+    pub request_timeout: Duration,
+    /// Backoff between retries.
+    pub retry: ElasticsearchRetryConfig,
+    /// Bytes held in memory before spooling.
+    pub memory_queue_bytes: u64,
+    /// Time allowed at shutdown before the rest is spooled.
+    #[serde(rename = "shutdown_timeout_ms", serialize_with = "ser_millis")]
+    pub shutdown_timeout: Duration,
+    /// The disk spool.
+    pub spool: ElasticsearchSpoolConfig,
+    /// Dead-letter NDJSON file, absolute.
+    pub dead_letter_path: PathBuf,
+}
+
+/// When a `_bulk` request is sent.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ElasticsearchBatchConfig {
+    /// Records per request, > 0.
+    pub max_docs: usize,
+    /// Bytes per request, > 0.
+    pub max_bytes: usize,
+    /// Longest wait for a request to fill.
+    #[serde(rename = "max_wait_ms", serialize_with = "ser_millis")]
+    pub max_wait: Duration,
+}
+
+/// Backoff between retries.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ElasticsearchRetryConfig {
+    /// First backoff.
+    #[serde(rename = "initial_backoff_ms", serialize_with = "ser_millis")]
+    pub initial_backoff: Duration,
+    /// Longest backoff.
+    #[serde(rename = "max_backoff_ms", serialize_with = "ser_millis")]
+    pub max_backoff: Duration,
+}
+
+/// The disk spool of the Elasticsearch output.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ElasticsearchSpoolConfig {
+    /// Directory, absolute.
+    pub dir: PathBuf,
+    /// Size cap, > 0.
+    pub max_bytes: u64,
+    /// Segment size, 1..=max_bytes.
+    pub segment_bytes: u64,
 }
 
 /// The embedded SQLite store.
@@ -299,7 +371,10 @@ pub struct SqliteOutputConfig {
 impl OutputsConfig {
     /// Whether any output is enabled.
     pub fn any_enabled(&self) -> bool {
-        self.stdout.enabled || self.file.is_some() || self.sqlite.is_some()
+        self.stdout.enabled
+            || self.file.is_some()
+            || self.sqlite.is_some()
+            || self.elasticsearch.is_some()
     }
 }
 
@@ -403,6 +478,25 @@ fn ser_file_output<S: Serializer>(f: &Option<FileOutputConfig>, s: S) -> Result<
         Some(f) => f.serialize(s),
         None => Disabled { path: None }.serialize(s),
     }
+}
+
+/// A disabled output is printed as `{ enabled: false }`; an enabled one with `enabled:
+/// true` in front of its keys.
+fn ser_elasticsearch_output<S: Serializer>(
+    f: &Option<ElasticsearchOutputConfig>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    #[derive(Serialize)]
+    struct Shown<'a> {
+        enabled: bool,
+        #[serde(flatten)]
+        config: Option<&'a ElasticsearchOutputConfig>,
+    }
+    Shown {
+        enabled: f.is_some(),
+        config: f.as_ref(),
+    }
+    .serialize(s)
 }
 
 fn ser_sqlite_output<S: Serializer>(
@@ -607,8 +701,10 @@ impl Resolver<'_> {
             .collect::<Result<_, _>>()?;
         let data_directory = self.path("sensor.data_directory", &raw.sensor.data_directory)?;
         let outputs = self.outputs(&raw.outputs, &data_directory)?;
-        let store_only =
-            outputs.sqlite.is_some() && !outputs.stdout.enabled && outputs.file.is_none();
+        let store_only = outputs.sqlite.is_some()
+            && !outputs.stdout.enabled
+            && outputs.file.is_none()
+            && outputs.elasticsearch.is_none();
         let records = match &raw.records {
             Some(names) => records(names)?,
             None => records(&raw::default_records(store_only))?,
@@ -737,7 +833,8 @@ impl Resolver<'_> {
                 })
             }
         };
-        let others = raw.stdout.enabled || file.is_some();
+        let elasticsearch = self.elasticsearch(&raw.elasticsearch, data_directory)?;
+        let others = raw.stdout.enabled || file.is_some() || elasticsearch.is_some();
         let q = &raw.sqlite;
         let sqlite = match q.enabled.unwrap_or(!others) {
             false => None,
@@ -756,7 +853,136 @@ impl Resolver<'_> {
             },
             file,
             sqlite,
+            elasticsearch,
         })
+    }
+
+    fn elasticsearch(
+        &self,
+        raw: &raw::ElasticsearchOutputSection,
+        data_directory: &Path,
+    ) -> Result<Option<ElasticsearchOutputConfig>, Invalid> {
+        const KEY: &str = "outputs.elasticsearch";
+        if !raw.enabled {
+            return Ok(None);
+        }
+        let key = |field: &str| format!("{KEY}.{field}");
+        if raw.urls.is_empty() {
+            return Err(invalid(key("urls"), "must name at least one URL"));
+        }
+        let mut urls = Vec::with_capacity(raw.urls.len());
+        for (i, url) in raw.urls.iter().enumerate() {
+            urls.push(cluster_url(&format!("{KEY}.urls[{i}]"), url)?);
+        }
+        if !netsensor_elastic::names::valid_namespace(&raw.namespace) {
+            return Err(invalid(
+                key("namespace"),
+                format!(
+                    "`{}` is not a valid data stream namespace (lower case, no `-`, none of \\/*?\"<>| ,#:)",
+                    raw.namespace
+                ),
+            ));
+        }
+        let secret = |field: &str, secret: &Option<super::secret::SecretRef>| {
+            secret
+                .as_ref()
+                .map(|s| {
+                    s.rebased(&self.base)
+                        .read_string()
+                        .map_err(|e| invalid(key(field), e.to_string()))
+                })
+                .transpose()
+        };
+        let password = secret("password", &raw.password)?;
+        let api_key = secret("api_key", &raw.api_key)?;
+        if let Some(user) = &raw.username {
+            non_blank(&key("username"), user)?;
+        }
+        match (&raw.username, &password, &api_key) {
+            (Some(_), None, _) => {
+                return Err(invalid(key("username"), "needs `password` as well"));
+            }
+            (None, Some(_), _) => {
+                return Err(invalid(key("password"), "needs `username` as well"));
+            }
+            (Some(_), Some(_), Some(_)) => {
+                return Err(invalid(
+                    key("api_key"),
+                    "give either `api_key` or `username` and `password`, not both",
+                ));
+            }
+            _ => {}
+        }
+        let ca_file = self.existing_file(&key("ca_file"), raw.ca_file.as_ref())?;
+        let b = &raw.batch;
+        let max_in_flight = raw.max_in_flight;
+        if !(1..=64).contains(&max_in_flight) {
+            return Err(invalid(
+                key("max_in_flight"),
+                format!("{max_in_flight} is out of range 1..=64"),
+            ));
+        }
+        let initial = positive(
+            &key("retry.initial_backoff_ms"),
+            raw.retry.initial_backoff_ms,
+        )?;
+        if raw.retry.max_backoff_ms < initial {
+            return Err(invalid(
+                key("retry.max_backoff_ms"),
+                "must be at least `initial_backoff_ms`",
+            ));
+        }
+        let spool_max = positive(&key("spool.max_bytes"), raw.spool.max_bytes)?;
+        let segment = positive(&key("spool.segment_bytes"), raw.spool.segment_bytes)?;
+        if segment > spool_max {
+            return Err(invalid(
+                key("spool.segment_bytes"),
+                "must not be larger than `spool.max_bytes`",
+            ));
+        }
+        let max_bytes = usize::try_from(positive(&key("batch.max_bytes"), b.max_bytes)?)
+            .map_err(|_| invalid(key("batch.max_bytes"), "too large"))?;
+        Ok(Some(ElasticsearchOutputConfig {
+            urls,
+            namespace: raw.namespace.clone(),
+            username: raw.username.clone(),
+            password,
+            api_key,
+            ca_file,
+            batch: ElasticsearchBatchConfig {
+                max_docs: positive(&key("batch.max_docs"), b.max_docs)? as usize,
+                max_bytes,
+                max_wait: Duration::from_millis(positive(
+                    &key("batch.max_wait_ms"),
+                    b.max_wait_ms,
+                )?),
+            },
+            max_in_flight: max_in_flight as usize,
+            request_timeout: Duration::from_millis(positive(
+                &key("request_timeout_ms"),
+                raw.request_timeout_ms,
+            )?),
+            retry: ElasticsearchRetryConfig {
+                initial_backoff: Duration::from_millis(initial),
+                max_backoff: Duration::from_millis(raw.retry.max_backoff_ms),
+            },
+            memory_queue_bytes: positive(&key("memory_queue_bytes"), raw.memory_queue_bytes)?,
+            shutdown_timeout: Duration::from_millis(raw.shutdown_timeout_ms),
+            spool: ElasticsearchSpoolConfig {
+                dir: match &raw.spool.dir {
+                    Some(dir) => self.path(&key("spool.dir"), dir)?,
+                    None => data_directory.join("spool").join("elasticsearch"),
+                },
+                max_bytes: spool_max,
+                segment_bytes: segment,
+            },
+            dead_letter_path: match &raw.dead_letter_path {
+                Some(path) => self.path(&key("dead_letter_path"), path)?,
+                None => data_directory
+                    .join("dead-letter")
+                    .join("elasticsearch.ndjson"),
+            },
+        }))
     }
 
     fn logging(&self, raw: &raw::LoggingSection) -> Result<LoggingConfig, Invalid> {
@@ -840,6 +1066,29 @@ impl Resolver<'_> {
             }),
         })
     }
+}
+
+/// Checks a cluster URL: `http://` or `https://`, a host, no credentials (they would be
+/// logged and printed; they belong in `username`/`password` or `api_key`).
+fn cluster_url(key: &str, url: &str) -> Result<String, Invalid> {
+    let url = url.trim();
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"));
+    let authority = rest.and_then(|r| r.split('/').next()).unwrap_or_default();
+    if authority.is_empty() {
+        return Err(invalid(
+            key,
+            format!("`{url}` is not an http:// or https:// URL"),
+        ));
+    }
+    if authority.contains('@') {
+        return Err(invalid(
+            key,
+            "credentials in the URL are not accepted; use `username` and `password`, or `api_key`",
+        ));
+    }
+    Ok(url.trim_end_matches('/').to_owned())
 }
 
 fn non_blank(key: &str, value: &str) -> Result<(), Invalid> {
@@ -1530,6 +1779,64 @@ mod tests {
                  environment variable `{name}` is not set"
             )
         );
+    }
+
+    #[test]
+    fn elasticsearch_output_defaults_and_checks() {
+        let c = ok(
+            "sensor: { data_directory: /srv/ns }\noutputs: { elasticsearch: { enabled: true } }\n",
+        );
+        let es = c.outputs.elasticsearch.as_ref().unwrap();
+        assert_eq!(es.urls, vec!["http://127.0.0.1:9200".to_owned()]);
+        assert_eq!(es.namespace, "default");
+        assert_eq!(es.spool.dir, Path::new("/srv/ns/spool/elasticsearch"));
+        assert_eq!(
+            es.dead_letter_path,
+            Path::new("/srv/ns/dead-letter/elasticsearch.ndjson")
+        );
+        assert_eq!(es.batch.max_docs, 5000);
+        // The store stays off and packets are the default records, as for other outputs.
+        assert!(c.outputs.sqlite.is_none());
+        assert_eq!(c.records, RecordKinds::only(RecordKind::Packet));
+        let again = from_str(&c.to_effective_yaml(), Path::new("t.yaml")).unwrap();
+        assert_eq!(again, c);
+        let one = ok("outputs: { elasticsearch: { enabled: true, urls: \"https://es:9200/\" } }");
+        assert_eq!(
+            one.outputs.elasticsearch.unwrap().urls,
+            vec!["https://es:9200".to_owned()]
+        );
+
+        assert_err(
+            "outputs:\n  elasticsearch: { enabled: true, urls: [\"ftp://x\"] }\n",
+            "t.yaml:2:42: outputs.elasticsearch.urls[0]: `ftp://x` is not an http:// or https:// URL",
+        );
+        assert!(
+            err("outputs: { elasticsearch: { enabled: true, urls: \"http://u:p@h\" } }")
+                .contains("credentials in the URL are not accepted")
+        );
+        assert!(
+            err("outputs: { elasticsearch: { enabled: true, namespace: Prod-1 } }")
+                .contains("outputs.elasticsearch.namespace: `Prod-1` is not a valid")
+        );
+        assert!(
+            err("outputs: { elasticsearch: { enabled: true, username: elastic } }")
+                .contains("outputs.elasticsearch.username: needs `password` as well")
+        );
+        assert!(
+            err("outputs: { elasticsearch: { enabled: true, password: secret } }")
+                .contains("inline secrets are not accepted")
+        );
+        assert!(
+            err("outputs: { elasticsearch: { enabled: true, max_in_flight: 0 } }")
+                .contains("outputs.elasticsearch.max_in_flight: 0 is out of range 1..=64")
+        );
+        assert!(err(
+            "outputs: { elasticsearch: { enabled: true, spool: { max_bytes: 10, segment_bytes: 20 } } }"
+        )
+        .contains("outputs.elasticsearch.spool.segment_bytes: must not be larger"));
+        // Disabled: nothing is checked or read.
+        let off = ok("outputs: { elasticsearch: { enabled: false, username: x } }");
+        assert!(off.outputs.elasticsearch.is_none());
     }
 
     #[test]
