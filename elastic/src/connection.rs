@@ -121,9 +121,11 @@ impl Answer {
     }
 }
 
-/// Installs ring as rustls' process-wide crypto provider, once; `reqwest` is built without
-/// a provider of its own so that only one TLS stack is compiled in.
-fn install_crypto_provider() {
+/// Installs ring as rustls' process-wide crypto provider, once. `reqwest` is built without
+/// a provider of its own so that only one TLS stack is compiled in, and then panics when a
+/// client is built before a provider is installed: call this before building any `reqwest`
+/// client in the process ([`Cluster::new`] does).
+pub fn install_crypto_provider() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         // Fails only when another provider was installed first, which is fine as well.

@@ -149,6 +149,8 @@ pub struct RecordSettings {
 /// The processing side: builder, flow table, outputs and their metrics.
 pub struct Processor {
     builder: PacketBuilder,
+    /// Flows are the only consumer of packets: take the headers-only path.
+    flows_only: bool,
     emit_packets: bool,
     flows: Option<FlowRecorder>,
     rollups: Option<Rollups>,
@@ -184,14 +186,15 @@ impl Processor {
             .map(|output| {
                 health.register_output(output.name());
                 let m = metrics.output(output.name());
-                m.up.set(1);
+                if !output.reports_itself() {
+                    m.up.set(1);
+                }
                 (output, m)
             })
             .collect();
-        let mut builder = builder;
-        builder.set_flows_only(
-            !records.packets && records.rollups.is_none() && records.flows.is_some() && !summary,
-        );
+        // Flows as the only consumer: no packet record is built (see `with_flow_packet`).
+        let flows_only =
+            !records.packets && records.rollups.is_none() && records.flows.is_some() && !summary;
         let flows = records
             .flows
             .map(|settings| builder.flow_recorder(settings));
@@ -205,6 +208,7 @@ impl Processor {
         });
         Processor {
             builder,
+            flows_only,
             emit_packets: records.packets,
             flows,
             rollups,
@@ -245,6 +249,18 @@ impl Processor {
         let decode_errors = &self.decode_errors;
         for (meta, data) in batch.iter() {
             last_time = Some(meta.timestamp_ns);
+            if self.flows_only {
+                self.builder
+                    .with_flow_packet(source, meta, data, |packet, error| {
+                        if let (Some(flows), Some(packet)) = (flows.as_mut(), packet) {
+                            flows.observe_packet(packet);
+                        }
+                        if let Some(layer) = error {
+                            decode_errors.inc(layer);
+                        }
+                    });
+                continue;
+            }
             self.builder
                 .with_record(source, meta, data, |record, error| {
                     if emit_packets {
@@ -359,20 +375,26 @@ impl Processor {
     fn write(&mut self, kind: RecordKind, ndjson: &[u8], records: u64) {
         for (output, metrics) in &mut self.outputs {
             let result = output.write_batch(kind, ndjson);
+            let own = output.reports_itself();
             match &result {
+                Ok(()) if own => {}
                 Ok(()) => {
                     metrics.sent.inc_by(records);
                     metrics.bytes.inc_by(ndjson.len() as u64);
                 }
                 Err(err) => {
-                    metrics.failed.inc_by(records);
+                    if !own {
+                        metrics.failed.inc_by(records);
+                    }
                     self.report.output_errors += 1;
                     if let Some(suppressed) = self.output_warnings.allow("output_write") {
                         warn!(output = output.name(), error = %err, "Output write failed{suppressed}.");
                     }
                 }
             }
-            set_output_health(&self.health, output.name(), metrics, result.is_ok());
+            if !own {
+                set_output_health(&self.health, output.name(), metrics, result.is_ok());
+            }
         }
     }
 
@@ -384,7 +406,9 @@ impl Processor {
                 warn!(output = output.name(), error = %err, "Output flush failed.");
                 self.report.output_errors += 1;
             }
-            set_output_health(&self.health, output.name(), metrics, result.is_ok());
+            if !output.reports_itself() {
+                set_output_health(&self.health, output.name(), metrics, result.is_ok());
+            }
         }
     }
 

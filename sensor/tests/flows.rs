@@ -334,6 +334,20 @@ fn differences(tshark: &Conversations, flows: &Conversations) -> Vec<(String, St
 /// Replays `path` emitting flow records only, with `flows` as the config's flows section
 /// (YAML flow-mapping body, e.g. `idle_timeout_secs: 30`).
 fn replay_flows(path: &Path, flows: &str) -> Vec<Value> {
+    replay_records(path, flows, "flow")
+        .into_iter()
+        .inspect(|record| {
+            assert_eq!(
+                str_at(record, "event.dataset"),
+                "netsensor.flow",
+                "only flow records were asked for"
+            );
+        })
+        .collect()
+}
+
+/// The records of replaying `path` with `--records RECORDS` and flow settings `flows`.
+fn replay_records(path: &Path, flows: &str, records: &str) -> Vec<Value> {
     let dir = tempfile::tempdir().expect("temp dir");
     let config = dir.path().join("netsensor.yaml");
     std::fs::write(
@@ -348,7 +362,7 @@ fn replay_flows(path: &Path, flows: &str) -> Vec<Value> {
         .arg(path)
         .arg("--config")
         .arg(&config)
-        .args(["--records", "flow", "--out", "-", "--no-progress"])
+        .args(["--records", records, "--out", "-", "--no-progress"])
         .output()
         .expect("run netsensor");
     let replay = common::from_output(&output);
@@ -359,13 +373,6 @@ fn replay_flows(path: &Path, flows: &str) -> Vec<Value> {
         path.display(),
         replay.stderr
     );
-    for record in &replay.records {
-        assert_eq!(
-            str_at(record, "event.dataset"),
-            "netsensor.flow",
-            "only flow records were asked for"
-        );
-    }
     replay.records
 }
 
@@ -410,6 +417,7 @@ fn tshark_conversations_of_all(paths: &[PathBuf]) -> Vec<Conversations> {
 /// A fixture's flow records (default flow settings) and tshark's conversations.
 struct Fixture {
     name: String,
+    path: PathBuf,
     records: Vec<Value>,
     tshark: Conversations,
 }
@@ -432,6 +440,7 @@ fn fixtures() -> &'static [Fixture] {
             .zip(tshark)
             .map(|((path, records), tshark)| Fixture {
                 name: common::file_name(path),
+                path: path.clone(),
                 records,
                 tshark,
             })
@@ -592,6 +601,30 @@ fn flow_totals_agree_with_tshark_conversations() {
         }
     }
     check(&all, EXCEPTIONS);
+}
+
+/// Flows-only replays take the headers-only path (no packet record is built); with packet
+/// records on, flows are fed from the records. Both must give the same flow records.
+#[test]
+fn the_headers_only_flow_path_gives_the_same_flows_as_the_record_path() {
+    let mut compared = 0;
+    for fixture in fixtures() {
+        let from_records: Vec<Value> = replay_records(&fixture.path, "", "packet,flow")
+            .into_iter()
+            .filter(|r| str_at(r, "event.dataset") == "netsensor.flow")
+            .collect();
+        assert_eq!(
+            from_records.len(),
+            fixture.records.len(),
+            "{}: flow record counts differ between the two paths",
+            fixture.name
+        );
+        for (a, b) in fixture.records.iter().zip(&from_records) {
+            assert_eq!(a, b, "{}: flow records differ", fixture.name);
+            compared += 1;
+        }
+    }
+    assert!(compared > 300, "only {compared} flow records compared");
 }
 
 #[test]

@@ -21,6 +21,7 @@ use crate::enrich::community_id::{community_id, icmp_ports};
 use crate::enrich::os_guess::{guess_os, SynFingerprint};
 use crate::enrich::service::{is_insecure, port_service, server_service};
 use crate::enrich::Enricher;
+use crate::records::flow::{country_code, FlowHeaders, FlowPacket};
 use crate::records::id::packet_id;
 
 /// A few facts about an emitted record, for run summaries.
@@ -43,7 +44,6 @@ pub struct PacketBuilder {
     observer_name: String,
     hostname: String,
     scratch: AppScratch,
-    flows_only: bool,
 }
 
 enum App {
@@ -61,16 +61,7 @@ impl PacketBuilder {
             observer_name: observer_name.to_owned(),
             hostname: hostname.to_owned(),
             scratch: AppScratch::default(),
-            flows_only: false,
         }
-    }
-
-    /// When only flow records are made from the records (no packet records, rollups or
-    /// summary), the per-packet GeoIP lookups and Community ID are skipped: flow records
-    /// compute both once, at export. Pseudonymisation keeps the lookups, since flows
-    /// then take their countries from the packets.
-    pub fn set_flows_only(&mut self, flows_only: bool) {
-        self.flows_only = flows_only;
     }
 
     /// The observer name records carry.
@@ -145,7 +136,6 @@ impl PacketBuilder {
         }
         let record = build(
             enricher,
-            self.flows_only,
             Observer::sensor(&self.observer_name, &self.hostname, Some(&source.interface)),
             source,
             meta,
@@ -154,6 +144,100 @@ impl PacketBuilder {
             &self.scratch,
         );
         use_record(&record, error)
+    }
+}
+
+impl PacketBuilder {
+    /// The flows-only path: decodes `frame`'s headers (and the app layer, for the flow's
+    /// application protocol) and hands the flow table's view of it to `use_packet`, without
+    /// building the packet record — no services, addresses lists, flag names or GeoIP per
+    /// packet. `None` for frames without IP. Gives the same flows as
+    /// [`FlowRecorder::observe`](crate::records::flow::FlowRecorder::observe) on the full
+    /// record (a test replays every fixture both ways).
+    pub fn with_flow_packet<R>(
+        &mut self,
+        source: &SourceInfo,
+        meta: &FrameMeta,
+        frame: &[u8],
+        use_packet: impl FnOnce(Option<&FlowPacket>, Option<Layer>) -> R,
+    ) -> R {
+        let decoded = decode::decode_wire(meta.link, frame, meta.wire_len);
+        let mut error = decoded.error;
+        let Some(ip) = decoded.ip() else {
+            return use_packet(None, error);
+        };
+        let enricher = &*self.enricher;
+        self.scratch.clear();
+        let app_protocol = if enricher.app_layer {
+            match parse_app(&decoded, enricher.scrub_urls, &mut self.scratch) {
+                Ok(App::None) => None,
+                Ok(App::Dns(_, protocol)) => Some(protocol),
+                Ok(App::Tls(_)) => Some("tls"),
+                Ok(App::Http(_)) => Some("http"),
+                Err(layer) => {
+                    error = error.or(Some(layer));
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let (mut tcp, mut sender_os) = (None, None);
+        let ports = match &decoded.transport {
+            Transport::Icmp {
+                v6,
+                icmp_type,
+                code,
+            } => {
+                let (sport, dport, _) = icmp_ports(*v6, *icmp_type, *code);
+                (sport, dport)
+            }
+            transport => transport.ports().unwrap_or((0, 0)),
+        };
+        if let Transport::Tcp { info: Some(t), .. } = &decoded.transport {
+            tcp = Some((t.flags, t.seq, t.ack, t.payload_length));
+            if enricher.os_guess && t.flags & tcp_flags::SYN != 0 {
+                sender_os = guess_os(&SynFingerprint {
+                    ttl: ip.ttl,
+                    df: ip.df.unwrap_or(false),
+                    window: t.window,
+                    mss: t.options.mss,
+                    window_scale: t.options.window_scale,
+                    options: t.options.layout.as_str(),
+                    syn_ack: t.flags & tcp_flags::ACK != 0,
+                });
+            }
+        }
+        // As on the record path: flows look countries up once, at export, except when
+        // addresses are pseudonymised (the pseudonyms have no country).
+        let (src, dst, countries) = match &enricher.pseudonymizer {
+            Some(p) => {
+                let country =
+                    |ip| country_code(enricher.geoip.lookup(ip).0.and_then(|g| g.country_iso_code));
+                let countries = [country(ip.src), country(ip.dst)];
+                (p.pseudonym(ip.src), p.pseudonym(ip.dst), countries)
+            }
+            None => (ip.src, ip.dst, [[0, 0]; 2]),
+        };
+        let vlan = |i: usize| decoded.vlans.get(i).copied().unwrap_or(0);
+        let packet = FlowPacket::new(
+            FlowHeaders {
+                src,
+                dst,
+                protocol: ip.protocol,
+                ports,
+                vlans: [vlan(0), vlan(1)],
+                time_ns: meta.timestamp_ns,
+                bytes: u64::from(meta.wire_len),
+                packet_id: packet_id(source.id_seed, meta.number).0 as u64,
+                tcp,
+            },
+            app_protocol,
+            sender_os,
+            countries,
+            direction(source, &decoded),
+        );
+        use_packet(Some(&packet), error)
     }
 }
 
@@ -224,7 +308,6 @@ fn parse_app(
 #[allow(clippy::too_many_arguments)]
 fn build<'a>(
     enricher: &'a Enricher,
-    flows_only: bool,
     observer: Observer<'a>,
     source: &SourceInfo,
     meta: &FrameMeta,
@@ -285,12 +368,10 @@ fn build<'a>(
             network.type_ = Some(if ip.src.is_ipv4() { "ipv4" } else { "ipv6" });
             network.transport = Some(transport_name(ip.protocol));
             network.iana_number = Some(KeywordNumber(u32::from(ip.protocol)));
-            if !flows_only || enricher.pseudonymizer.is_some() {
-                let (src_geo, src_as) = enricher.geoip.lookup(ip.src);
-                let (dst_geo, dst_as) = enricher.geoip.lookup(ip.dst);
-                set_geo(&mut src, src_geo, src_as);
-                set_geo(&mut dst, dst_geo, dst_as);
-            }
+            let (src_geo, src_as) = enricher.geoip.lookup(ip.src);
+            let (dst_geo, dst_as) = enricher.geoip.lookup(ip.dst);
+            set_geo(&mut src, src_geo, src_as);
+            set_geo(&mut dst, dst_geo, dst_as);
             let (src_ip, dst_ip) = match &enricher.pseudonymizer {
                 Some(p) => (p.pseudonym(ip.src), p.pseudonym(ip.dst)),
                 None => (ip.src, ip.dst),
@@ -313,15 +394,13 @@ fn build<'a>(
                 fragment_offset: ip.fragment_offset,
                 flow_label: ip.flow_label,
             });
-            network.community_id = (!flows_only).then(|| {
-                flow_id(
-                    enricher.community_id_seed,
-                    src_ip,
-                    dst_ip,
-                    ip.protocol,
-                    decoded,
-                )
-            });
+            network.community_id = Some(flow_id(
+                enricher.community_id_seed,
+                src_ip,
+                dst_ip,
+                ip.protocol,
+                decoded,
+            ));
             transport_details(
                 enricher, decoded, ip.ttl, ip.df, &mut src, &mut dst, &mut ns,
             );

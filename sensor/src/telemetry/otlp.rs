@@ -12,8 +12,9 @@
 //! protobuf by hand with `opentelemetry-proto`: the SDK owns the OTLP data model (start
 //! times of cumulative sums, resource and scope, the `http-proto` encoding, status and
 //! partial-success handling), so we write no protocol code and follow the spec as the
-//! crates do. The cost is ~50 small crates (reqwest without TLS, prost, url/idna), no C
-//! code. We hand the exporter our own blocking reqwest client, wrapped to remember the
+//! crates do. The cost is ~50 small crates (reqwest, shared with the Elasticsearch output,
+//! prost, url/idna), no C code. OTLP over https is still refused: the TLS settings
+//! (CA file, client certificates) are not wired to this exporter yet. We hand the exporter our own blocking reqwest client, wrapped to remember the
 //! transport error, because the exporter itself reports only "network error".
 //!
 //! Mapping (as the OpenTelemetry Prometheus-compatibility spec converts Prometheus to OTLP):
@@ -391,6 +392,7 @@ fn check_endpoint(endpoint: &str) -> Result<(), OtlpError> {
 /// A blocking reqwest client, built on a thread of its own: reqwest's blocking client
 /// panics when built or dropped inside an async runtime, and the caller may be in one.
 fn blocking_client(timeout: Duration) -> Result<reqwest::blocking::Client, OtlpError> {
+    netsensor_elastic::connection::install_crypto_provider();
     std::thread::Builder::new()
         .name("otlp-client-init".to_owned())
         .spawn(move || {

@@ -23,8 +23,9 @@ use crate::enrich::{Enricher, GeoIp};
 use crate::records::id::{flow_id, observer_seed};
 use crate::records::packet::transport_name;
 use key::{Endpoint, FlowKey, Side};
+pub use table::FlowPacket;
 pub use table::{EndReason, FlowCounters, FlowExport, FlowSettings, FlowTable};
-use table::{FlowFacts, FlowPacket, APP_PROTOCOLS};
+use table::{FlowFacts, APP_PROTOCOLS};
 
 /// Keeps the flow table and turns its exports into NDJSON flow records.
 #[derive(Debug)]
@@ -60,6 +61,11 @@ impl FlowRecorder {
         if let Some(packet) = flow_packet(record) {
             self.table.observe(&packet, &mut self.exports);
         }
+    }
+
+    /// Accounts a packet given as the flow table's view of it.
+    pub fn observe_packet(&mut self, packet: &FlowPacket) {
+        self.table.observe(packet, &mut self.exports);
     }
 
     /// Exports what is due at `now_ns` (packet time on replay, wall clock live).
@@ -105,12 +111,14 @@ impl FlowRecorder {
     }
 }
 
-/// What the flow table needs from a packet record.
+/// What the flow table needs from a packet record (the path used when packet records or
+/// rollups are built anyway; [`crate::records::packet::PacketBuilder::with_flow_packet`]
+/// derives the same from the decoded headers when flows are the only consumer).
 fn flow_packet(record: &PacketRecord<'_>) -> Option<FlowPacket> {
     let (src_ip, dst_ip) = (record.source.ip?, record.destination.ip?);
     let protocol = u8::try_from(record.network.iana_number?.0).ok()?;
     let ns = &record.netsensor;
-    let (src_port, dst_port) = match (&ns.icmp, record.source.port, record.destination.port) {
+    let ports = match (&ns.icmp, record.source.port, record.destination.port) {
         (Some(icmp), ..) => {
             let (sport, dport, _) = icmp_ports(src_ip.is_ipv6(), icmp.type_, icmp.code);
             (sport, dport)
@@ -123,54 +131,110 @@ fn flow_packet(record: &PacketRecord<'_>) -> Option<FlowPacket> {
         vlan(record.network.vlan.as_ref()),
         vlan(record.network.inner.map(|i| i.vlan).as_ref()),
     ];
-    let (key, side) = FlowKey::new(
-        Endpoint::new(src_ip, src_port),
-        Endpoint::new(dst_ip, dst_port),
-        protocol,
-        src_ip.is_ipv6(),
-        vlans,
-    );
-    let mut facts = FlowFacts::default();
-    if let Some(protocol) = record.network.protocol {
-        facts.app_protocol = APP_PROTOCOLS
-            .iter()
-            .position(|p| *p == protocol)
-            .map_or(0, |i| i as u8 + 1);
-    }
-    let sender = usize::from(side == Side::High);
-    if let Some(os) = &ns.os {
-        facts.os[sender] = OS_SIGNATURES
-            .iter()
-            .position(|s| s.name == os.name)
-            .map_or(0, |i| (i + 1) as u8);
-    }
-    let code = |endpoint: &EcsEndpoint<'_>| {
-        endpoint
-            .geo
-            .as_ref()
-            .and_then(|g| g.country_iso_code)
-            .and_then(|c| c.as_bytes().try_into().ok())
-            .unwrap_or([0, 0])
+    let country = |endpoint: &EcsEndpoint<'_>| {
+        country_code(endpoint.geo.as_ref().and_then(|g| g.country_iso_code))
     };
-    facts.direction = match record.network.direction {
-        "ingress" => 1,
-        "egress" => 2,
-        _ => 0,
-    };
-    facts.countries[sender] = code(&record.source);
-    facts.countries[sender ^ 1] = code(&record.destination);
-    Some(FlowPacket {
-        key,
-        side,
-        time_ns: record.timestamp.0,
-        bytes: record.network.bytes,
-        packet_id: record.event.id.0 as u64,
-        tcp: ns
-            .tcp
-            .as_ref()
-            .map(|t| (t.flag_bits, t.seq, t.ack, t.payload_length)),
-        facts,
-    })
+    Some(FlowPacket::new(
+        FlowHeaders {
+            src: src_ip,
+            dst: dst_ip,
+            protocol,
+            ports,
+            vlans,
+            time_ns: record.timestamp.0,
+            bytes: record.network.bytes,
+            packet_id: record.event.id.0 as u64,
+            tcp: ns
+                .tcp
+                .as_ref()
+                .map(|t| (t.flag_bits, t.seq, t.ack, t.payload_length)),
+        },
+        record.network.protocol,
+        ns.os.as_ref().map(|os| os.name),
+        [country(&record.source), country(&record.destination)],
+        record.network.direction,
+    ))
+}
+
+/// The header facts of one packet that make its flow key and counts.
+#[derive(Debug, Clone, Copy)]
+pub struct FlowHeaders {
+    /// Source address (pseudonymised when the records are).
+    pub src: IpAddr,
+    /// Destination address.
+    pub dst: IpAddr,
+    /// IANA protocol number.
+    pub protocol: u8,
+    /// Source and destination port (ICMP: the Community ID type/code mapping; 0 without).
+    pub ports: (u16, u16),
+    /// Outer and inner VLAN ids (0: none).
+    pub vlans: [u16; 2],
+    /// Capture time (ns).
+    pub time_ns: i64,
+    /// Wire length.
+    pub bytes: u64,
+    /// The packet's record id (low 64 bits).
+    pub packet_id: u64,
+    /// TCP flags, seq, ack and payload length.
+    pub tcp: Option<(u8, u32, u32, u32)>,
+}
+
+impl FlowPacket {
+    /// The flow table's view of a packet: its key, side and counts, and the small facts
+    /// (application protocol, OS guess of the sender, countries of source and destination,
+    /// `network.direction`) encoded as the table keeps them.
+    pub fn new(
+        headers: FlowHeaders,
+        app_protocol: Option<&str>,
+        sender_os: Option<&str>,
+        countries: [[u8; 2]; 2],
+        direction: &str,
+    ) -> FlowPacket {
+        let (src_port, dst_port) = headers.ports;
+        let (key, side) = FlowKey::new(
+            Endpoint::new(headers.src, src_port),
+            Endpoint::new(headers.dst, dst_port),
+            headers.protocol,
+            headers.src.is_ipv6(),
+            headers.vlans,
+        );
+        let mut facts = FlowFacts {
+            app_protocol: app_protocol
+                .and_then(|name| APP_PROTOCOLS.iter().position(|p| *p == name))
+                .map_or(0, |i| i as u8 + 1),
+            direction: match direction {
+                "ingress" => 1,
+                "egress" => 2,
+                _ => 0,
+            },
+            ..FlowFacts::default()
+        };
+        let sender = usize::from(side == Side::High);
+        if let Some(name) = sender_os {
+            facts.os[sender] = OS_SIGNATURES
+                .iter()
+                .position(|s| s.name == name)
+                .map_or(0, |i| (i + 1) as u8);
+        }
+        facts.countries[sender] = countries[0];
+        facts.countries[sender ^ 1] = countries[1];
+        FlowPacket {
+            key,
+            side,
+            time_ns: headers.time_ns,
+            bytes: headers.bytes,
+            packet_id: headers.packet_id,
+            tcp: headers.tcp,
+            facts,
+        }
+    }
+}
+
+/// A country code as the flow table keeps it (`[0, 0]`: unknown).
+pub fn country_code(iso_code: Option<&str>) -> [u8; 2] {
+    iso_code
+        .and_then(|c| c.as_bytes().try_into().ok())
+        .unwrap_or([0, 0])
 }
 
 /// Builds the ECS flow record of one export.
