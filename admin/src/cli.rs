@@ -92,6 +92,23 @@ pub struct SetupArgs {
     /// Name of the sensor API key.
     #[arg(long, default_value = "netsensor-sensor")]
     pub sensor_api_key_name: String,
+    /// Namespaces whose data streams are created now (repeatable).
+    #[arg(
+        long = "namespace",
+        value_name = "NAMESPACE",
+        default_value = "default"
+    )]
+    pub namespaces: Vec<String>,
+    /// Install templates that cover only namespaces starting with PREFIX (own template
+    /// names, higher priority) instead of every namespace.
+    #[arg(long, value_name = "PREFIX")]
+    pub template_scope: Option<String>,
+    /// Do not install or reference a lifecycle policy (ILM/ISM).
+    #[arg(long)]
+    pub no_lifecycle: bool,
+    /// Do not create the roles of the sensor and the admin tool (security on only).
+    #[arg(long)]
+    pub no_roles: bool,
 }
 
 /// Which data streams to act on.

@@ -6,6 +6,10 @@ use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
+use netsensor_elastic::names;
+use netsensor_elastic::setup::{self, SetupOptions};
+use netsensor_elastic::templates::Scope;
+
 use crate::cli::{ConnectionArgs, SetupArgs};
 use crate::connect::{cluster_config, Ctx};
 use crate::error::{AdminError, Result};
@@ -22,20 +26,64 @@ fn default_kibana_objects() -> PathBuf {
 
 /// Runs the `setup` command.
 pub async fn run(ctx: &Ctx, args: &SetupArgs, connection: &ConnectionArgs) -> Result<()> {
-    let mut out = json!({});
-    install(ctx, &mut out).await?;
+    for namespace in &args.namespaces {
+        if !names::valid_namespace(namespace) {
+            return Err(AdminError::Usage(format!(
+                "invalid namespace {namespace:?}: lower case, no '-', no spaces or \\/*?\"<>|,#:"
+            )));
+        }
+    }
+    let options = SetupOptions {
+        namespaces: args.namespaces.clone(),
+        scope: match &args.template_scope {
+            Some(prefix) => Scope::Namespace(prefix.clone()),
+            None => Scope::All,
+        },
+        lifecycle: !args.no_lifecycle,
+        create_data_streams: true,
+        roles: !args.no_roles,
+        sensor_api_key: args
+            .sensor_api_key_out
+            .as_ref()
+            .map(|_| args.sensor_api_key_name.clone()),
+    };
+    let report = setup::install(&ctx.cluster, &options).await?;
+    let steps: Vec<_> = report
+        .steps
+        .iter()
+        .map(|s| json!({"object": s.object, "outcome": s.outcome.to_string()}))
+        .collect();
+    let mut out = json!({
+        "engine": crate::connect::engine_json(&ctx.engine),
+        "changed": report.changed(),
+        "steps": steps,
+    });
+    if !ctx.json {
+        print!("{report}");
+    }
 
     if let Some(path) = &args.sensor_api_key_out {
-        let key = create_sensor_key(ctx, &args.sensor_api_key_name).await?;
-        write_secret(path, &key)?;
-        if !ctx.json {
-            println!(
-                "sensor API key {:?} written to {} (mode 0600)",
-                args.sensor_api_key_name,
-                path.display()
-            );
+        match &report.sensor_api_key {
+            Some(key) => {
+                write_secret(path, &key.encoded)?;
+                if !ctx.json {
+                    println!(
+                        "sensor API key {} ({}) written to {} (mode 0600)",
+                        key.name,
+                        key.id,
+                        path.display()
+                    );
+                }
+                out["sensor_api_key"] = json!({"id": key.id, "name": key.name,
+                                               "file": path.display().to_string()});
+            }
+            None => {
+                tracing::warn!("security is not enabled; no sensor API key created");
+                if !ctx.json {
+                    println!("security is not enabled on this cluster: no sensor API key created");
+                }
+            }
         }
-        out["sensor_api_key_file"] = json!(path.display().to_string());
     }
 
     if let Some(url) = &args.kibana_url {
@@ -75,20 +123,6 @@ pub async fn run(ctx: &Ctx, args: &SetupArgs, connection: &ConnectionArgs) -> Re
         println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
     }
     Ok(())
-}
-
-/// Installs templates, pipeline, lifecycle policy and data streams.
-async fn install(_ctx: &Ctx, _out: &mut serde_json::Value) -> Result<()> {
-    Err(AdminError::Unsupported(
-        "netsensor_elastic::setup::install is not available yet".into(),
-    ))
-}
-
-/// Creates the sensor's least-privilege API key; returns its encoded form.
-async fn create_sensor_key(_ctx: &Ctx, _name: &str) -> Result<netsensor_elastic::Sensitive> {
-    Err(AdminError::Unsupported(
-        "netsensor_elastic::setup::create_sensor_api_key is not available yet".into(),
-    ))
 }
 
 /// Writes a secret to a new file readable by its owner only (0600 from creation, so it is
