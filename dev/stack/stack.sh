@@ -231,6 +231,50 @@ ensure_es_dist() {
   )
 }
 
+# ES_HOME of elasticsearch-secure: the distribution (hard links) plus one module that restores
+# the analysis components the security index needs (dev/stack/elasticsearch/
+# SecurityAnalysisPlugin.java, compiled here against the distribution's jars). Keyed by
+# version and source hash.
+es_secure_home() {
+  local src_hash
+  src_hash=$(sha1sum "${REPO_ROOT}/dev/stack/elasticsearch/SecurityAnalysisPlugin.java" | cut -c1-8)
+  echo "${STACK_DIR}/dist/elasticsearch-${ES_VERSION}-secure-${src_hash}"
+}
+
+ensure_es_secure_dist() {
+  local home secure
+  home="${STACK_DIR}/dist/elasticsearch-${ES_VERSION}"
+  secure=$(es_secure_home)
+  [ -x "$secure/bin/elasticsearch" ] && return 0
+  ensure_es_dist
+  (
+    take_lock dist-elasticsearch
+    [ -x "$secure/bin/elasticsearch" ] && exit 0
+    log "adding the security analysis module to a copy of Elasticsearch ${ES_VERSION} in $secure"
+    local tmp module
+    tmp=$(mktemp -d "${STACK_DIR}/dist/.secure.XXXXXX")
+    cp -al "$home" "$tmp/home"
+    module="$tmp/home/modules/netsensor-security-analysis"
+    mkdir -p "$module" "$tmp/classes"
+    "$(java_home)/bin/javac" --release 17 -nowarn -d "$tmp/classes" -cp "$home/lib/*" \
+      "${REPO_ROOT}/dev/stack/elasticsearch/SecurityAnalysisPlugin.java" >&2 ||
+      die "could not compile SecurityAnalysisPlugin.java"
+    "$(java_home)/bin/jar" cf "$module/netsensor-security-analysis.jar" -C "$tmp/classes" .
+    cat >"$module/plugin-descriptor.properties" <<DESCRIPTOR
+description=uax_url_email, pattern_capture and unique for the security index (netsensor dev stack)
+version=${ES_VERSION}
+name=netsensor-security-analysis
+classname=netsensor.stack.SecurityAnalysisPlugin
+java.version=17
+elasticsearch.version=${ES_VERSION}
+DESCRIPTOR
+    chmod -R a+rX "$module"
+    rm -rf "$secure"
+    mv "$tmp/home" "$secure"
+    rm -rf "$tmp"
+  )
+}
+
 write_es_config() {
   local engine=$1 dir conf
   dir=$(engine_dir "$engine")
@@ -302,7 +346,8 @@ EOF
   pw=$(openssl rand -hex 16)
   local es_env=("ES_JAVA_HOME=$(java_home)" "ES_PATH_CONF=$conf" "HOME=$dir/tmp"
     "ES_TMPDIR=$dir/tmp" "CLI_JAVA_OPTS=-Xms64m -Xmx256m")
-  local home="${STACK_DIR}/dist/elasticsearch-${ES_VERSION}"
+  local home
+  home=$(es_secure_home)
   as_engine_user "${es_env[@]}" "$home/bin/elasticsearch-keystore" create >/dev/null
   printf '%s' "$pw" | as_engine_user "${es_env[@]}" \
     "$home/bin/elasticsearch-keystore" add -x -f bootstrap.password >/dev/null
@@ -317,8 +362,13 @@ EOF
 start_es() {
   local engine=$1 dir home
   dir=$(engine_dir "$engine")
-  home="${STACK_DIR}/dist/elasticsearch-${ES_VERSION}"
-  ensure_es_dist
+  if [ "$engine" = elasticsearch-secure ]; then
+    ensure_es_secure_dist
+    home=$(es_secure_home)
+  else
+    ensure_es_dist
+    home="${STACK_DIR}/dist/elasticsearch-${ES_VERSION}"
+  fi
   mkdir -p "$dir/config" "$dir/data" "$dir/logs" "$dir/tmp" "$dir/run"
   chmod 0755 "$dir"
   # Stock config files (jvm.options, log4j2.properties, ...) once; elasticsearch.yml always.
