@@ -270,10 +270,12 @@ impl Fixture {
 
     /// All documents of `target`.
     pub async fn count_all(&self, target: &str) -> u64 {
-        self.cluster
-            .post(&format!("/{target}/_refresh"), &json!({}))
+        let refresh = self
+            .cluster
+            .send(reqwest::Method::POST, &format!("/{target}/_refresh"), None)
             .await
             .unwrap();
+        assert_eq!(refresh.status, 200, "{}", refresh.body);
         let answer = self
             .cluster
             .post(
