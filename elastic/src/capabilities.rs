@@ -5,8 +5,9 @@
 //! them in core and some as plugins. Setup asks once and installs only what will work: a
 //! template that names a missing field type or pipeline would fail every write.
 //!
-//! Two requests: `GET /_nodes/_local/plugins,ingest` (modules, plugins and ingest
-//! processors of the node we talk to) and, on Elasticsearch, `GET /_security/_authenticate`
+//! Three small requests: `GET /_nodes/_local/plugins,ingest` (modules, plugins and ingest
+//! processors of the node we talk to), `GET /_nodes/ingest:true/_none` (is there a node
+//! with the ingest role at all) and, on Elasticsearch, `GET /_security/_authenticate`
 //! (answers only when security is enabled).
 
 use std::collections::BTreeSet;
@@ -84,12 +85,18 @@ impl Capabilities {
                 url: cluster.url_of("/_nodes/_local/plugins,ingest"),
                 reason: "no node in the answer".into(),
             })?;
+        // A pipeline runs only where some node has the ingest role (the OpenSearch runner's
+        // node has not, although ingest-common is loaded).
+        let ingest_nodes = cluster.get("/_nodes/ingest:true/_none").await?;
+        let has_ingest_node = ingest_nodes["_nodes"]["total"].as_u64().unwrap_or(0) > 0;
         let security = match engine.flavor {
             Flavor::Elasticsearch => security_enabled(cluster).await?,
             // The OpenSearch security plugin has its own API, which setup does not drive.
             Flavor::OpenSearch => false,
         };
-        Ok(Capabilities::from_node(node, engine, security))
+        let mut caps = Capabilities::from_node(node, engine, security);
+        caps.ingest_pipelines &= has_ingest_node;
+        Ok(caps)
     }
 
     /// Reads one node's entry of `GET /_nodes/_local/plugins,ingest`.
@@ -152,6 +159,35 @@ impl Capabilities {
         } else {
             None
         }
+    }
+}
+
+/// The engine and version: `GET /` ([`Engine::detect`]), or, where the root endpoint is
+/// missing (the Elasticsearch test distribution lacks the `rest-root` module and answers
+/// 405), the local node's entry of `GET /_nodes/_local`.
+pub async fn detect_engine(cluster: &Cluster) -> Result<Engine, Error> {
+    match Engine::detect(cluster).await {
+        Err(Error::Status {
+            status: 404 | 405, ..
+        }) => {
+            let path = "/_nodes/_local?filter_path=cluster_name,nodes.*.version";
+            let nodes = cluster.get(path).await?;
+            let version = nodes["nodes"]
+                .as_object()
+                .and_then(|map| map.values().next())
+                .and_then(|node| node["version"].as_str())
+                .unwrap_or_default();
+            // OpenSearch always has the root endpoint; a cluster without one is Elasticsearch.
+            let root = serde_json::json!({
+                "cluster_name": nodes["cluster_name"],
+                "version": {"number": version},
+            });
+            Engine::from_root(&root).ok_or_else(|| Error::Protocol {
+                url: cluster.url_of(path),
+                reason: "neither / nor /_nodes/_local gives a version".into(),
+            })
+        }
+        other => other,
     }
 }
 

@@ -151,7 +151,7 @@ impl fmt::Display for SetupReport {
 /// Installs everything `options` asks for on `cluster`.
 pub async fn install(cluster: &Cluster, options: &SetupOptions) -> Result<SetupReport, Error> {
     check_options(options)?;
-    let engine = Engine::detect(cluster).await?;
+    let engine = crate::capabilities::detect_engine(cluster).await?;
     let caps = Capabilities::probe(cluster, &engine).await?;
     let render = RenderOptions::for_cluster(&caps, options.scope.clone(), options.lifecycle);
     let rendered = templates::render(&caps, &render);
@@ -168,7 +168,10 @@ pub async fn install(cluster: &Cluster, options: &SetupOptions) -> Result<SetupR
         }
         None => steps.push(step(
             format!("ingest pipeline {}", templates::PIPELINE),
-            Outcome::Skipped("the engine has no ingest-common module".into()),
+            Outcome::Skipped(
+                "no ingest pipelines (ingest-common module or a node with the ingest role missing)"
+                    .into(),
+            ),
         )),
     }
 
