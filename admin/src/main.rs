@@ -89,7 +89,8 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
 /// Logs to stderr: warnings by default, more with -v; `RUST_LOG` overrides.
 fn init_logging(verbose: u8) {
     let level = match verbose {
-        0 => "warn",
+        // The TLS stack's own error lines repeat what the one-line error message says.
+        0 => "warn,rustls=off",
         1 => "info,netsensor_admin=debug",
         _ => "debug,netsensor_admin=trace",
     };
