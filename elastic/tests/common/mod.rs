@@ -3,50 +3,23 @@
 
 pub mod records;
 
-use std::path::PathBuf;
-use std::process::Command;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use netsensor_elastic::{Auth, Cluster, ClusterConfig, Sensitive};
 
-/// A running engine, started by the repo's own dev/stack script if it is down.
-pub struct Service {
-    pub url: String,
-    pub ca_file: Option<PathBuf>,
-    pub password: Option<String>,
-}
+pub use netsensor_testkit::stack::Service;
 
-/// Starts `engine` (`elasticsearch`, `opensearch`, `elasticsearch-secure`) through
-/// `dev/stack/stack.sh ensure`; panics (the test fails, never skips) when it cannot.
+/// Starts `engine` (`elasticsearch`, `opensearch`, `elasticsearch-secure`) through the
+/// testkit (the repo's dev/stack script); the test fails, never skips, when it cannot.
 pub fn ensure(engine: &str) -> Service {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../dev/stack/stack.sh");
-    let output = Command::new(script)
-        .args(["ensure", engine])
-        .output()
-        .unwrap_or_else(|err| panic!("cannot run {script}: {err}"));
-    assert!(
-        output.status.success(),
-        "stack.sh ensure {engine} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let url = String::from_utf8_lossy(&output.stdout).trim().to_string();
-    let stack_dir =
-        std::env::var("NETSENSOR_STACK_DIR").unwrap_or_else(|_| "/var/tmp/netsensor-stack".into());
-    let (ca_file, password) = if engine == "elasticsearch-secure" {
-        let dir = PathBuf::from(stack_dir).join(engine);
-        let password = std::fs::read_to_string(dir.join("elastic-password"))
-            .expect("elastic-password of the secure engine")
-            .trim()
-            .to_string();
-        (Some(dir.join("ca.pem")), Some(password))
-    } else {
-        (None, None)
+    use netsensor_testkit::stack::{self, Engine};
+    let engine = match engine {
+        "elasticsearch" => Engine::Elasticsearch,
+        "opensearch" => Engine::OpenSearch,
+        "elasticsearch-secure" => Engine::ElasticsearchSecure,
+        other => panic!("unknown engine {other}"),
     };
-    Service {
-        url,
-        ca_file,
-        password,
-    }
+    stack::ensure(engine)
 }
 
 /// A client for `service`, as the `elastic` superuser where security is on.
