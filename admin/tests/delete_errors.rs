@@ -129,7 +129,7 @@ async fn delete_by_query_unsupported_elasticsearch() {
 /// A missing data stream is exit 6 for every command that needs one.
 async fn missing_stream(engine: Engine) {
     let f = Fixture::new(engine, "missing").await;
-    let missing = format!("logs-netsensor.flow-{}", f.namespace);
+    let missing = format!("logs-netsensor.flow-{}absent", f.namespace);
     let dir = tempfile::tempdir().unwrap();
     let requests = common::requests_dir();
     for args in [

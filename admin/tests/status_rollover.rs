@@ -45,9 +45,29 @@ async fn status_reports_backing_indices(engine: Engine) {
     assert_eq!(writes, vec![false, false, true]);
     for i in indices {
         assert!(i["store_bytes"].as_u64().unwrap() > 0, "{i}");
-        assert_eq!(i["primaries"], 1);
-        assert_eq!(i["replicas"], 0);
-        assert_eq!(i["shards_started"], 1);
+        // Shard counts as the index's own settings say.
+        let name = i["name"].as_str().unwrap();
+        let settings = f
+            .cluster
+            .get(&format!("/{name}/_settings?flat_settings=true"))
+            .await
+            .unwrap();
+        let setting = |key: &str| -> u64 {
+            settings[name]["settings"][key]
+                .as_str()
+                .unwrap()
+                .parse()
+                .unwrap()
+        };
+        let (primaries, replicas) = (
+            setting("index.number_of_shards"),
+            setting("index.number_of_replicas"),
+        );
+        assert_eq!(i["primaries"], primaries, "{i}");
+        assert_eq!(i["replicas"], replicas, "{i}");
+        assert_eq!(i["shards_total"], primaries * (1 + replicas), "{i}");
+        // One node: the primaries start, replicas cannot.
+        assert_eq!(i["shards_started"], primaries, "{i}");
         assert!(i["age_seconds"].as_i64().unwrap() < 3600, "{i}");
     }
     let store: u64 = indices

@@ -139,56 +139,31 @@ impl Fixture {
         fixture
     }
 
-    /// A priority-500 template for this namespace's netsensor data streams: one shard, no
-    /// replica, the field types of the schema for the fields the tests write.
+    /// Installs the product's templates for this namespace only, with `setup` itself
+    /// (templates scoped to the namespace, so the cluster-wide ones are not disturbed).
     async fn install_template(&self) {
-        let body = json!({
-            "index_patterns": [format!("logs-netsensor.*-{}", self.namespace)],
-            "data_stream": {},
-            "priority": 500,
-            "template": {
-                "settings": {"number_of_shards": 1, "number_of_replicas": 0},
-                "mappings": {
-                    "dynamic": "strict",
-                    "properties": {
-                        "@timestamp": {"type": "date_nanos"},
-                        "event": {"properties": {
-                            "kind": {"type": "keyword"}, "category": {"type": "keyword"},
-                            "type": {"type": "keyword"}, "dataset": {"type": "keyword"},
-                            "module": {"type": "keyword"}, "id": {"type": "keyword"},
-                            "start": {"type": "date_nanos"}, "end": {"type": "date_nanos"},
-                            "duration": {"type": "long"}}},
-                        "observer": {"properties": {"name": {"type": "keyword"},
-                            "type": {"type": "keyword"}, "product": {"type": "keyword"}}},
-                        "network": {"properties": {
-                            "type": {"type": "keyword"}, "transport": {"type": "keyword"},
-                            "iana_number": {"type": "keyword"}, "protocol": {"type": "keyword"},
-                            "direction": {"type": "keyword"}, "bytes": {"type": "long"},
-                            "packets": {"type": "long"}, "community_id": {"type": "keyword"}}},
-                        "source": {"properties": {"ip": {"type": "ip"}, "port": {"type": "long"},
-                            "bytes": {"type": "long"}, "packets": {"type": "long"},
-                            "geo": {"properties": {"country_iso_code": {"type": "keyword"}}}}},
-                        "destination": {"properties": {"ip": {"type": "ip"}, "port": {"type": "long"},
-                            "bytes": {"type": "long"}, "packets": {"type": "long"},
-                            "geo": {"properties": {"country_iso_code": {"type": "keyword"}}}}},
-                        "related": {"properties": {"ip": {"type": "ip"}}},
-                        "netsensor": {"properties": {
-                            "service": {"type": "keyword"},
-                            "packet": {"properties": {"size_class": {"type": "keyword"}}},
-                            "flow": {"properties": {"state": {"type": "keyword"},
-                                "final": {"type": "boolean"}, "sequence": {"type": "long"}}}}}
-                    }
-                }
-            },
-            "_meta": {"managed_by": "netsensor-admin tests"}
-        });
-        self.cluster
-            .put(
-                &format!("/_index_template/netsensor-admin-test-{}", self.namespace),
-                &body,
-            )
-            .await
-            .unwrap();
+        let out = json_out(&self.admin(&[
+            "setup",
+            "--json",
+            "--namespace",
+            &self.namespace,
+            "--template-scope",
+            &self.namespace,
+            "--no-lifecycle",
+            "--no-roles",
+        ]));
+        let created = |object: &str| {
+            out["steps"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|s| s["object"] == object && s["outcome"] == "created")
+        };
+        assert!(
+            created(&format!("data stream {}", self.stream)),
+            "setup did not create {}: {out}",
+            self.stream
+        );
     }
 
     /// Indexes `count` flow records spread evenly over `[from, to)` (nanoseconds) and
