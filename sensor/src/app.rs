@@ -21,6 +21,7 @@ use crate::cli::{
 };
 use crate::config::{self, Config};
 use crate::enrich::{Enricher, GeoIp, GeoPaths, Pseudonymizer};
+use crate::outputs::elasticsearch;
 use crate::outputs::file::{FileOutput, FileSettings};
 use crate::outputs::sqlite::{self, SqliteOutput, SqliteSettings};
 use crate::outputs::stdout::StdoutOutput;
@@ -96,7 +97,12 @@ fn build_enricher(config: &Config) -> Result<Enricher> {
     })
 }
 
-fn configured_outputs(config: &Config) -> Result<Vec<Box<dyn Output>>> {
+fn configured_outputs(
+    config: &Config,
+    metrics: &Metrics,
+    health: &Health,
+    mode: elasticsearch::Mode,
+) -> Result<Vec<Box<dyn Output>>> {
     let mut outputs: Vec<Box<dyn Output>> = Vec::new();
     if config.outputs.stdout.enabled {
         outputs.push(Box::new(StdoutOutput::new()));
@@ -116,6 +122,12 @@ fn configured_outputs(config: &Config) -> Result<Vec<Box<dyn Output>>> {
         };
         let output = SqliteOutput::open(&settings)
             .with_context(|| format!("cannot open the store {}", store.path.display()))?;
+        outputs.push(Box::new(output));
+    }
+    if let Some(es) = &config.outputs.elasticsearch {
+        let settings = elasticsearch::ElasticsearchSettings::from_config(es, mode);
+        let output = elasticsearch::ElasticsearchOutput::start(settings, metrics, health)?;
+        info!(urls = ?es.urls, namespace = %es.namespace, "Sending records to Elasticsearch/OpenSearch.");
         outputs.push(Box::new(output));
     }
     Ok(outputs)
@@ -268,16 +280,19 @@ fn replay(args: ReplayArgs) -> Result<ExitCode> {
         config.outputs.stdout.enabled = false;
         config.outputs.file = None;
         config.outputs.sqlite = None;
+        config.outputs.elasticsearch = None;
     }
+    let metrics = new_metrics();
+    let health = Health::new(&metrics);
     let outputs: Vec<Box<dyn Output>> = match args.out.as_deref() {
         Some("-") => vec![Box::new(StdoutOutput::new())],
         Some(path) => vec![Box::new(open_file_output(Path::new(path), 0, 0)?)],
         None if !config.outputs.any_enabled() => vec![Box::new(StdoutOutput::new())],
-        None => configured_outputs(&config)?,
+        None => configured_outputs(&config, &metrics, &health, elasticsearch::Mode::Replay)?,
     };
     let to_stdout = args.out.as_deref() == Some("-")
         || (args.out.is_none() && (config.outputs.stdout.enabled || !config.outputs.any_enabled()));
-    replay_with(args, &config, records, outputs, to_stdout)
+    replay_with(args, &config, records, outputs, to_stdout, metrics, health)
 }
 
 fn replay_with(
@@ -286,9 +301,9 @@ fn replay_with(
     records: RecordSettings,
     outputs: Vec<Box<dyn Output>>,
     to_stdout: bool,
+    metrics: Metrics,
+    health: Health,
 ) -> Result<ExitCode> {
-    let metrics = new_metrics();
-    let health = Health::new(&metrics);
     let _listener = start_metrics(config, &metrics, &health)?;
     let _query = start_query_listener(config)?;
     let _otlp = start_otlp(config, &metrics)?;
@@ -362,7 +377,7 @@ fn run_live(args: RunArgs) -> Result<ExitCode> {
     let _query = start_query_listener(&config)?;
     let _otlp = start_otlp(&config, &metrics)?;
     let enricher = Arc::new(build_enricher(&config)?);
-    let mut outputs = configured_outputs(&config)?;
+    let mut outputs = configured_outputs(&config, &metrics, &health, elasticsearch::Mode::Live)?;
     if outputs.is_empty() {
         warn!("No output is enabled; writing records to stdout.");
         outputs.push(Box::new(StdoutOutput::new()));
@@ -436,7 +451,34 @@ fn check_config(args: CheckConfigArgs) -> Result<ExitCode> {
         for capture in &config.captures {
             LiveCapture::open(live_settings(capture))?;
         }
-        configured_outputs(&config)?;
+        // Opens the local outputs; the cluster is checked without starting the output.
+        let mut local = config.clone();
+        local.outputs.elasticsearch = None;
+        let metrics = new_metrics();
+        configured_outputs(
+            &local,
+            &metrics,
+            &Health::new(&metrics),
+            elasticsearch::Mode::Live,
+        )?;
+        if let Some(es) = &config.outputs.elasticsearch {
+            let settings =
+                elasticsearch::ElasticsearchSettings::from_config(es, elasticsearch::Mode::Live);
+            let checks = elasticsearch::check_connection(&settings)
+                .context("outputs.elasticsearch: the cluster check failed")?;
+            for check in checks {
+                match (&check.engine, &check.note) {
+                    (Some(engine), _) => eprintln!(
+                        "netsensor: outputs.elasticsearch: {} is {engine} (cluster {:?}); credentials accepted",
+                        check.url, engine.cluster_name
+                    ),
+                    (None, Some(note)) => {
+                        eprintln!("netsensor: outputs.elasticsearch: {}: {note}", check.url)
+                    }
+                    (None, None) => {}
+                }
+            }
+        }
     }
     print!("{}", config.to_effective_yaml());
     eprintln!("netsensor: {}: configuration is valid", path.display());

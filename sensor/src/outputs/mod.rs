@@ -1,10 +1,11 @@
 //! Outputs: where serialized records go.
 //!
 //! Every output receives whole batches of NDJSON (one record per line) from the pipeline.
-//! This stage has the local outputs: stdout, rotated files and the embedded SQLite store
-//! of flows and rollups; network outputs add their own modules with retry and spooling,
-//! behind the same [`Output`] trait.
+//! The local outputs are stdout, rotated files and the embedded SQLite store of flows and
+//! rollups; the network outputs (`elasticsearch`) deliver from their own thread with
+//! retries and a disk [`spool`], behind the same [`Output`] trait.
 
+pub mod elasticsearch;
 pub mod file;
 pub mod spool;
 pub mod sqlite;
@@ -24,4 +25,11 @@ pub trait Output: Send {
 
     /// Flushes buffered data (called at shutdown and on a timer).
     fn flush(&mut self) -> io::Result<()>;
+
+    /// Whether the output counts its records and reports its health itself. A network
+    /// output accepts a batch long before the destination does, so the pipeline's
+    /// "written = sent" accounting would be wrong for it.
+    fn reports_itself(&self) -> bool {
+        false
+    }
 }
