@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use netsensor_elastic::{Auth, Cluster, ClusterConfig, Engine, Error as ClusterError, Sensitive};
+use netsensor_elastic::{Auth, Cluster, ClusterConfig, Engine, Sensitive};
 use serde_json::Value;
 
 use crate::cli::ConnectionArgs;
@@ -86,7 +86,7 @@ fn env_secret(name: &str) -> Option<Sensitive> {
 pub async fn connect(args: &ConnectionArgs, json: bool) -> Result<Ctx> {
     use std::io::IsTerminal;
     let cluster = Cluster::new(&cluster_config(args)?)?;
-    let engine = detect(&cluster).await?;
+    let engine = Engine::detect(&cluster).await?;
     tracing::debug!(%engine, url = cluster.url(), "connected");
     Ok(Ctx {
         cluster,
@@ -94,36 +94,6 @@ pub async fn connect(args: &ConnectionArgs, json: bool) -> Result<Ctx> {
         json,
         terminal: std::io::stderr().is_terminal(),
     })
-}
-
-/// `Engine::detect`, with a fallback for Elasticsearch builds without the `GET /` handler
-/// (the integ-test distribution lacks the rest-root module and answers 405): the nodes
-/// info API still tells the version, and OpenSearch always has `GET /`.
-async fn detect(cluster: &Cluster) -> Result<Engine> {
-    match Engine::detect(cluster).await {
-        Ok(engine) => Ok(engine),
-        Err(ClusterError::Status { status, .. }) if matches!(status, 400 | 404 | 405) => {
-            let nodes = cluster
-                .get("/_nodes/_local?filter_path=cluster_name,nodes.*.version")
-                .await?;
-            let version = nodes["nodes"]
-                .as_object()
-                .and_then(|n| n.values().next())
-                .and_then(|n| n["version"].as_str())
-                .unwrap_or_default();
-            let root = serde_json::json!({
-                "cluster_name": nodes["cluster_name"].clone(),
-                "version": {"number": version},
-            });
-            Engine::from_root(&root).ok_or_else(|| {
-                AdminError::Failed(format!(
-                    "{} answers neither GET / nor the nodes info API with a version",
-                    cluster.url()
-                ))
-            })
-        }
-        Err(err) => Err(err.into()),
-    }
 }
 
 /// The engine as JSON, for `--json` outputs.

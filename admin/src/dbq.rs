@@ -4,7 +4,8 @@
 
 use std::time::Duration;
 
-use netsensor_elastic::{Cluster, Error as ClusterError};
+use netsensor_elastic::capabilities::Capabilities;
+use netsensor_elastic::Error as ClusterError;
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -32,30 +33,11 @@ pub struct DeleteOutcome {
 }
 
 /// Whether the engine has `_delete_by_query` (the reindex module; missing from the
-/// Elasticsearch integ-test distribution). Asked with a query on an index that does not
-/// exist: an engine with the handler answers about the index, one without answers that
-/// it has no handler.
-pub async fn supported(cluster: &Cluster) -> Result<bool> {
-    let answer = cluster
-        .send(
-            reqwest::Method::POST,
-            "/.netsensor-admin-probe/_delete_by_query?ignore_unavailable=true&allow_no_indices=true",
-            Some((
-                "application/json",
-                br#"{"query":{"match_none":{}}}"#.to_vec(),
-            )),
-        )
-        .await?;
-    if answer.status == 401 || answer.status == 403 {
-        netsensor_elastic::connection::check_status(
-            &reqwest::Method::POST,
-            &cluster.url_of("/_delete_by_query"),
-            &answer,
-        )?;
-    }
-    let no_handler =
-        answer.body.contains("no handler found") || answer.body.contains("Incorrect HTTP method");
-    Ok(!no_handler)
+/// Elasticsearch integ-test distribution), from the shared capability probe.
+pub async fn supported(ctx: &Ctx) -> Result<bool> {
+    Ok(Capabilities::probe(&ctx.cluster, &ctx.engine)
+        .await?
+        .delete_by_query)
 }
 
 /// Deletes what `query` matches in `target`, at most `max_docs`, and waits for the task.
@@ -167,7 +149,7 @@ pub async fn run(args: &DeleteByQueryArgs, cli: &crate::cli::Cli) -> Result<()> 
             args.stream
         )));
     }
-    if !supported(&ctx.cluster).await? {
+    if !supported(&ctx).await? {
         return Err(AdminError::Unsupported(format!(
             "{} has no _delete_by_query (the reindex module is not installed); delete whole \
              backing indices with `archive` or `watch` instead",

@@ -325,7 +325,7 @@ pub async fn archive_stream(
     let supported = match dbq_supported {
         Some(known) => *known,
         None => {
-            let known = dbq::supported(&ctx.cluster).await?;
+            let known = dbq::supported(ctx).await?;
             *dbq_supported = Some(known);
             known
         }

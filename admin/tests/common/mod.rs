@@ -10,69 +10,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use netsensor_elastic::{Cluster, ClusterConfig};
 use serde_json::{json, Value};
 
-pub use stack::Engine;
-
-/// Stand-in for `netsensor_testkit::stack` (same API) until that lands: drives
-/// dev/stack/stack.sh, which starts the engine if it is down and waits until it is ready.
-pub mod stack {
-    use std::path::PathBuf;
-    use std::process::Command;
-
-    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-    pub enum Engine {
-        Elasticsearch,
-        OpenSearch,
-        ElasticsearchSecure,
-    }
-
-    impl Engine {
-        fn name(self) -> &'static str {
-            match self {
-                Engine::Elasticsearch => "elasticsearch",
-                Engine::OpenSearch => "opensearch",
-                Engine::ElasticsearchSecure => "elasticsearch-secure",
-            }
-        }
-    }
-
-    pub struct Service {
-        pub url: String,
-        pub ca_file: Option<PathBuf>,
-        pub password: Option<String>,
-    }
-
-    pub fn ensure(engine: Engine) -> Service {
-        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../dev/stack/stack.sh");
-        let output = Command::new(&script)
-            .args(["ensure", engine.name()])
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "{} ensure {} failed: {}",
-            script.display(),
-            engine.name(),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let url = String::from_utf8_lossy(&output.stdout).trim().to_owned();
-        let dir = PathBuf::from(
-            std::env::var("NETSENSOR_STACK_DIR")
-                .unwrap_or_else(|_| "/var/tmp/netsensor-stack".into()),
-        )
-        .join("elasticsearch-secure");
-        let (ca_file, password) = if engine == Engine::ElasticsearchSecure {
-            let password = std::fs::read_to_string(dir.join("elastic-password")).unwrap();
-            (Some(dir.join("ca.pem")), Some(password.trim().to_owned()))
-        } else {
-            (None, None)
-        };
-        Service {
-            url,
-            ca_file,
-            password,
-        }
-    }
-}
+pub use netsensor_testkit::stack::Engine;
 
 pub const NANOS_PER_SEC: i64 = 1_000_000_000;
 pub const DAY: i64 = 86_400 * NANOS_PER_SEC;
@@ -92,8 +30,8 @@ pub struct Fixture {
 
 /// Starts the engine (or finds it running) through dev/stack; fails the test when it
 /// cannot be started.
-pub fn service(engine: Engine) -> stack::Service {
-    stack::ensure(engine)
+pub fn service(engine: Engine) -> netsensor_testkit::stack::Service {
+    netsensor_testkit::stack::ensure(engine)
 }
 
 /// A namespace no other test (or earlier run) uses.
