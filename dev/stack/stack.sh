@@ -174,14 +174,27 @@ is_ready() {
   [ "$(http_status "$1" '/_cluster/health?wait_for_status=yellow&timeout=1s')" = 200 ]
 }
 
-show_logs() {
-  local dir f
+# Remembers where the server log ends, so a failure shows only this start's lines.
+mark_log() {
+  local dir log
   dir=$(engine_dir "$1")
-  for f in "$dir/logs/console.log" "$dir/logs/netsensor-$1.log"; do
-    [ -s "$f" ] || continue
-    printf '\n--- last lines of %s ---\n' "$f" >&2
-    tail -n 40 "$f" >&2
-  done
+  log="$dir/logs/netsensor-$1.log"
+  if [ -f "$log" ]; then stat -c %s "$log"; else echo 0; fi >"$dir/run/log-offset"
+}
+
+show_logs() {
+  local dir offset=0 server
+  dir=$(engine_dir "$1")
+  server="$dir/logs/netsensor-$1.log"
+  [ -s "$dir/run/log-offset" ] && offset=$(cat "$dir/run/log-offset")
+  if [ -s "$dir/logs/console.log" ]; then
+    printf '\n--- last lines of %s ---\n' "$dir/logs/console.log" >&2
+    tail -n 40 "$dir/logs/console.log" >&2
+  fi
+  if [ -f "$server" ] && [ "$(stat -c %s "$server")" -gt "$offset" ]; then
+    printf '\n--- last lines of %s (this start) ---\n' "$server" >&2
+    tail -c +"$((offset + 1))" "$server" | tail -n 40 >&2
+  fi
 }
 
 wait_ready() {
@@ -388,6 +401,7 @@ start_es() {
   write_es_config "$engine"
   chown -R "$(run_user)": "$dir/config" "$dir/data" "$dir/logs" "$dir/tmp" "$dir/run"
   rm -f "$(pid_file "$engine")"
+  mark_log "$engine"
   log "starting $engine ${ES_VERSION} on $(engine_url "$engine") (logs: $dir/logs)"
   local rc=0
   # -d: the launcher returns once the server process has started (or failed); -p: the
@@ -445,6 +459,7 @@ start_os() {
   install -m 0644 "${REPO_ROOT}/dev/stack/opensearch/Runner.java" "$dir/Runner.java"
   chown -R "$(run_user)": "$dir/node" "$dir/data" "$dir/logs" "$dir/tmp" "$dir/run"
   rm -f "$(pid_file "$engine")"
+  mark_log "$engine"
   log "starting opensearch ${OS_VERSION} on $(engine_url "$engine") (logs: $dir/logs)"
   local java
   java="$(java_home)/bin/java"

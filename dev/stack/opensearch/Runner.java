@@ -40,6 +40,8 @@ public class Runner {
             settings.put("cluster.routing.allocation.disk.threshold_enabled", "false");
             // Tests make many small data streams.
             settings.put("cluster.max_shards_per_node", "5000");
+            // One INFO line per index module otherwise.
+            settings.put("logger.org.opensearch.plugins.PluginsService", "WARN");
             settings.put("action.auto_create_index", "true");
         });
         try {
