@@ -249,16 +249,10 @@ impl Processor {
         let decode_errors = &self.decode_errors;
         for (meta, data) in batch.iter() {
             last_time = Some(meta.timestamp_ns);
-            if self.flows_only {
-                self.builder
-                    .with_flow_packet(source, meta, data, |packet, error| {
-                        if let (Some(flows), Some(packet)) = (flows.as_mut(), packet) {
-                            flows.observe_packet(packet);
-                        }
-                        if let Some(layer) = error {
-                            decode_errors.inc(layer);
-                        }
-                    });
+            if let (true, Some(flows)) = (self.flows_only, flows.as_mut()) {
+                if let Some(layer) = self.builder.observe_flow(source, meta, data, flows) {
+                    decode_errors.inc(layer);
+                }
                 continue;
             }
             self.builder

@@ -21,7 +21,7 @@ use crate::enrich::community_id::{community_id, icmp_ports};
 use crate::enrich::os_guess::{guess_os, SynFingerprint};
 use crate::enrich::service::{is_insecure, port_service, server_service};
 use crate::enrich::Enricher;
-use crate::records::flow::{country_code, FlowHeaders, FlowPacket};
+use crate::records::flow::{country_code, FlowHeaders, FlowPacket, FlowRecorder};
 use crate::records::id::packet_id;
 
 /// A few facts about an emitted record, for run summaries.
@@ -148,40 +148,23 @@ impl PacketBuilder {
 }
 
 impl PacketBuilder {
-    /// The flows-only path: decodes `frame`'s headers (and the app layer, for the flow's
-    /// application protocol) and hands the flow table's view of it to `use_packet`, without
-    /// building the packet record — no services, addresses lists, flag names or GeoIP per
-    /// packet. `None` for frames without IP. Gives the same flows as
-    /// [`FlowRecorder::observe`](crate::records::flow::FlowRecorder::observe) on the full
-    /// record (a test replays every fixture both ways).
-    pub fn with_flow_packet<R>(
+    /// The flows-only path: decodes `frame`'s headers and hands the flow table's view of
+    /// it to `flows`, without building the packet record — no services, address lists,
+    /// flag names or GeoIP per packet, and the app layer parsed only while the flow's
+    /// application protocol is still unknown (see `flow::table::APP_PROTOCOL_PACKETS`).
+    /// Gives the same flows as [`FlowRecorder::observe`] on the full record (a test
+    /// replays every fixture both ways). Returns the layer that failed to decode, if any.
+    pub fn observe_flow(
         &mut self,
         source: &SourceInfo,
         meta: &FrameMeta,
         frame: &[u8],
-        use_packet: impl FnOnce(Option<&FlowPacket>, Option<Layer>) -> R,
-    ) -> R {
+        flows: &mut FlowRecorder,
+    ) -> Option<Layer> {
         let decoded = decode::decode_wire(meta.link, frame, meta.wire_len);
         let mut error = decoded.error;
-        let Some(ip) = decoded.ip() else {
-            return use_packet(None, error);
-        };
+        let ip = decoded.ip()?;
         let enricher = &*self.enricher;
-        self.scratch.clear();
-        let app_protocol = if enricher.app_layer {
-            match parse_app(&decoded, enricher.scrub_urls, &mut self.scratch) {
-                Ok(App::None) => None,
-                Ok(App::Dns(_, protocol)) => Some(protocol),
-                Ok(App::Tls(_)) => Some("tls"),
-                Ok(App::Http(_)) => Some("http"),
-                Err(layer) => {
-                    error = error.or(Some(layer));
-                    None
-                }
-            }
-        } else {
-            None
-        };
         let (mut tcp, mut sender_os) = (None, None);
         let ports = match &decoded.transport {
             Transport::Icmp {
@@ -232,12 +215,29 @@ impl PacketBuilder {
                 packet_id: packet_id(source.id_seed, meta.number).0 as u64,
                 tcp,
             },
-            app_protocol,
+            None,
             sender_os,
             countries,
             direction(source, &decoded),
         );
-        use_packet(Some(&packet), error)
+        let scratch = &mut self.scratch;
+        flows.observe_packet(&packet, || {
+            if !enricher.app_layer {
+                return None;
+            }
+            scratch.clear();
+            match parse_app(&decoded, enricher.scrub_urls, scratch) {
+                Ok(App::None) => None,
+                Ok(App::Dns(_, protocol)) => Some(protocol),
+                Ok(App::Tls(_)) => Some("tls"),
+                Ok(App::Http(_)) => Some("http"),
+                Err(layer) => {
+                    error = error.or(Some(layer));
+                    None
+                }
+            }
+        });
+        error
     }
 }
 

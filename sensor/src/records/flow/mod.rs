@@ -63,9 +63,18 @@ impl FlowRecorder {
         }
     }
 
-    /// Accounts a packet given as the flow table's view of it.
-    pub fn observe_packet(&mut self, packet: &FlowPacket) {
-        self.table.observe(packet, &mut self.exports);
+    /// Accounts a packet given as the flow table's view of it; `app_protocol` names its
+    /// application protocol and is called only when the flow still needs it.
+    pub fn observe_packet(
+        &mut self,
+        packet: &FlowPacket,
+        app_protocol: impl FnOnce() -> Option<&'static str>,
+    ) {
+        self.table.observe_with(
+            packet,
+            || app_protocol_code(app_protocol()),
+            &mut self.exports,
+        );
     }
 
     /// Exports what is due at `now_ns` (packet time on replay, wall clock live).
@@ -199,9 +208,7 @@ impl FlowPacket {
             headers.vlans,
         );
         let mut facts = FlowFacts {
-            app_protocol: app_protocol
-                .and_then(|name| APP_PROTOCOLS.iter().position(|p| *p == name))
-                .map_or(0, |i| i as u8 + 1),
+            app_protocol: app_protocol_code(app_protocol),
             direction: match direction {
                 "ingress" => 1,
                 "egress" => 2,
@@ -228,6 +235,12 @@ impl FlowPacket {
             facts,
         }
     }
+}
+
+/// An application protocol as the flow table keeps it (0: unknown).
+fn app_protocol_code(name: Option<&str>) -> u8 {
+    name.and_then(|name| APP_PROTOCOLS.iter().position(|p| *p == name))
+        .map_or(0, |i| i as u8 + 1)
 }
 
 /// A country code as the flow table keeps it (`[0, 0]`: unknown).

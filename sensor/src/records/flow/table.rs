@@ -112,6 +112,12 @@ pub struct FlowFacts {
     pub direction: u8,
 }
 
+/// A flow's application protocol is looked for in its first this many packets only (while
+/// still unknown): the protocols recognised (DNS, TLS ClientHello, HTTP requests) show in
+/// the first packets that carry data, and parsing every later packet of a bulk transfer
+/// would cost most of the flows-only path.
+pub const APP_PROTOCOL_PACKETS: u32 = 16;
+
 /// Application protocols a flow can report, in `FlowFacts::app_protocol` order.
 pub const APP_PROTOCOLS: [&str; 5] = ["dns", "mdns", "llmnr", "tls", "http"];
 
@@ -237,14 +243,29 @@ impl FlowTable {
 
     /// Accounts one packet; records that become due are appended to `out`.
     pub fn observe(&mut self, packet: &FlowPacket, out: &mut Vec<FlowExport>) {
+        self.observe_with(packet, || packet.facts.app_protocol, out);
+    }
+
+    /// Accounts one packet whose application protocol (`FlowFacts::app_protocol` code) is
+    /// worked out by `app_protocol` only if the flow still needs it (see
+    /// [`APP_PROTOCOL_PACKETS`]).
+    pub fn observe_with(
+        &mut self,
+        packet: &FlowPacket,
+        app_protocol: impl FnOnce() -> u8,
+        out: &mut Vec<FlowExport>,
+    ) {
         let key = &packet.key;
+        let mut app_protocol = Some(app_protocol);
+        let (settings, counters) = (self.settings, &mut self.counters);
         let held = if key.v6 {
             update_held(
                 &mut self.v6,
                 key,
                 packet,
-                self.settings,
-                &mut self.counters,
+                &mut app_protocol,
+                settings,
+                counters,
                 out,
             )
         } else {
@@ -253,8 +274,9 @@ impl FlowTable {
                 &mut self.v4,
                 &packed,
                 packet,
-                self.settings,
-                &mut self.counters,
+                &mut app_protocol,
+                settings,
+                counters,
                 out,
             )
         };
@@ -268,7 +290,7 @@ impl FlowTable {
             } else {
                 self.v4.insert(V4Key::pack(key), entry)
             };
-            entry.count(packet);
+            entry.count(packet, &mut app_protocol);
         }
         self.expire(packet.time_ns, out);
     }
@@ -348,10 +370,11 @@ impl FlowTable {
 /// Applies `packet` to its flow in `shard` if the flow is held and goes on; returns false
 /// when the packet opens a new flow (none held, or the held one just ended: after the
 /// linger of an ended connection, on a fresh SYN reusing its 5-tuple, or after an idle gap).
-fn update_held<K: StoredKey>(
+fn update_held<K: StoredKey, A: FnOnce() -> u8>(
     shard: &mut Shard<K, FlowEntry>,
     key: &K,
     packet: &FlowPacket,
+    app_protocol: &mut Option<A>,
     settings: FlowSettings,
     counters: &mut FlowCounters,
     out: &mut Vec<FlowExport>,
@@ -384,7 +407,7 @@ fn update_held<K: StoredKey>(
             counters.exported += 1;
         }
     }
-    entry.count(packet);
+    entry.count(packet, app_protocol);
     true
 }
 
@@ -409,8 +432,15 @@ impl FlowEntry {
         }
     }
 
-    /// Counts one packet of this flow.
-    fn count(&mut self, packet: &FlowPacket) {
+    /// Counts one packet of this flow; `app_protocol` is called (once) if the flow's
+    /// application protocol is still unknown within its first packets.
+    fn count<A: FnOnce() -> u8>(&mut self, packet: &FlowPacket, app_protocol: &mut Option<A>) {
+        let seen = self.packets[0].saturating_add(self.packets[1]);
+        if self.facts.app_protocol == 0 && self.sequence == 0 && seen < APP_PROTOCOL_PACKETS {
+            if let Some(app_protocol) = app_protocol.take() {
+                self.facts.app_protocol = app_protocol();
+            }
+        }
         let dir = usize::from(packet.side != self.initiator);
         if self.packets == [0, 0] {
             self.span_start = packet.time_ns;
@@ -466,10 +496,9 @@ fn initiator_of(packet: &FlowPacket) -> Side {
     }
 }
 
+/// Takes the facts a flow does not know yet from a packet (the application protocol is
+/// taken in [`FlowEntry::count`]).
 fn merge_facts(kept: &mut FlowFacts, new: &FlowFacts) {
-    if kept.app_protocol == 0 {
-        kept.app_protocol = new.app_protocol;
-    }
     if kept.direction == 0 {
         kept.direction = new.direction;
     }
@@ -606,5 +635,48 @@ mod tests {
         for pair in out.windows(2) {
             assert!(pair[0].span.1 <= pair[1].span.0, "spans do not overlap");
         }
+    }
+
+    #[test]
+    fn the_app_protocol_is_looked_for_only_in_a_flows_first_packets() {
+        let mut table = FlowTable::new(FlowSettings::default());
+        let mut out = Vec::new();
+        let mut asked = 0;
+        for t in 0..40 {
+            // The protocol shows only in packet 20: too late.
+            let code = if t == 20 { 4 } else { 0 };
+            table.observe_with(
+                &packet(1, t),
+                || {
+                    asked += 1;
+                    code
+                },
+                &mut out,
+            );
+        }
+        assert_eq!(
+            asked, APP_PROTOCOL_PACKETS,
+            "asked while unknown, in the first packets"
+        );
+        let mut asked_known = 0;
+        for t in 0..40 {
+            table.observe_with(
+                &packet(2, t),
+                || {
+                    asked_known += 1;
+                    4
+                },
+                &mut out,
+            );
+        }
+        assert_eq!(asked_known, 1, "not asked again once known");
+        table.flush_all(EndReason::EndOfInput, &mut out);
+        let app = |port: u16| {
+            out.iter()
+                .find(|r| r.key.low.port.max(r.key.high.port) == 10_000 + port)
+                .map(|r| r.facts.app_protocol)
+        };
+        assert_eq!(app(1), Some(0));
+        assert_eq!(app(2), Some(4));
     }
 }
