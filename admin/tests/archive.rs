@@ -55,14 +55,23 @@ async fn archive_then_delete(engine: Engine) {
     let f = Fixture::new(engine, "archive").await;
     let t0 = JAN_1_2025;
     // gen 1: Jan 1; gen 2: Jan 2; gen 3 (write): Jan 3 00/08/16 h and Jan 4 00/08/16 h.
-    f.index_flows(t0, t0 + DAY, 10).await;
+    let mut docs = f.index_flows(t0, t0 + DAY, 10).await;
     f.roll_over().await;
-    f.index_flows(t0 + DAY, t0 + 2 * DAY, 8).await;
+    docs.extend(f.index_flows(t0 + DAY, t0 + 2 * DAY, 8).await);
     f.roll_over().await;
-    f.index_flows(t0 + 2 * DAY, t0 + 4 * DAY, 6).await;
+    docs.extend(f.index_flows(t0 + 2 * DAY, t0 + 4 * DAY, 6).await);
     let backing = f.backing_indices().await;
     assert_eq!(backing.len(), 3);
-    let cut = t0 + 3 * DAY; // 2025-01-04T00:00:00Z; the document at exactly this time stays
+    let cut = t0 + 3 * DAY;
+    // Bytes per transport of the documents before the cut-off, for the summary check.
+    let mut expected_bytes = std::collections::BTreeMap::new();
+    for d in &docs {
+        if d["@timestamp"].as_str().unwrap() < "2025-01-04" {
+            *expected_bytes
+                .entry(d["network"]["transport"].as_str().unwrap().to_owned())
+                .or_insert(0.0) += d["network"]["bytes"].as_f64().unwrap();
+        }
+    } // 2025-01-04T00:00:00Z; the document at exactly this time stays
     let cut_text = "2025-01-04T00:00:00Z";
     assert_eq!(f.count(&f.stream, t0, cut).await, 21);
     let dir = tempfile::tempdir().unwrap();
@@ -123,6 +132,20 @@ async fn archive_then_delete(engine: Engine) {
         assert_eq!(summary["request"], name.as_str());
         assert!(summary["aggregations"].is_object(), "{name}: {summary}");
     }
+
+    // The transport summary holds exactly the bytes of the archived documents.
+    let transport = read_gz_json(&range_dir.join("transport.json.gz"));
+    let mut got = std::collections::BTreeMap::new();
+    for bucket in transport["aggregations"]["transport"]["buckets"]
+        .as_array()
+        .unwrap()
+    {
+        got.insert(
+            bucket["key"].as_str().unwrap().to_owned(),
+            bucket["bytes"]["value"].as_f64().unwrap(),
+        );
+    }
+    assert_eq!(got, expected_bytes, "{transport}");
 
     // Whole indices of Jan 1 and Jan 2 are gone on both engines; the write index stays.
     let deleted: Vec<&str> = report["deleted_indices"]
