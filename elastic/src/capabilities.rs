@@ -162,35 +162,6 @@ impl Capabilities {
     }
 }
 
-/// The engine and version: `GET /` ([`Engine::detect`]), or, where the root endpoint is
-/// missing (the Elasticsearch test distribution lacks the `rest-root` module and answers
-/// 405), the local node's entry of `GET /_nodes/_local`.
-pub async fn detect_engine(cluster: &Cluster) -> Result<Engine, Error> {
-    match Engine::detect(cluster).await {
-        Err(Error::Status {
-            status: 404 | 405, ..
-        }) => {
-            let path = "/_nodes/_local?filter_path=cluster_name,nodes.*.version";
-            let nodes = cluster.get(path).await?;
-            let version = nodes["nodes"]
-                .as_object()
-                .and_then(|map| map.values().next())
-                .and_then(|node| node["version"].as_str())
-                .unwrap_or_default();
-            // OpenSearch always has the root endpoint; a cluster without one is Elasticsearch.
-            let root = serde_json::json!({
-                "cluster_name": nodes["cluster_name"],
-                "version": {"number": version},
-            });
-            Engine::from_root(&root).ok_or_else(|| Error::Protocol {
-                url: cluster.url_of(path),
-                reason: "neither / nor /_nodes/_local gives a version".into(),
-            })
-        }
-        other => other,
-    }
-}
-
 /// Names and class names of every module and plugin of a node.
 fn component_names(node: &Value) -> BTreeSet<String> {
     let mut names = BTreeSet::new();

@@ -347,7 +347,7 @@ fn transport_error(url: &str, err: &reqwest::Error) -> Error {
     let reason = chain(err);
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
     while let Some(cause) = source {
-        if cause.downcast_ref::<rustls::Error>().is_some() {
+        if is_tls_error(cause) {
             return Error::Tls {
                 url: url.to_owned(),
                 reason,
@@ -366,6 +366,25 @@ fn transport_error(url: &str, err: &reqwest::Error) -> Error {
     Error::Unreachable {
         url: url.to_owned(),
         reason,
+    }
+}
+
+/// Whether `err` is a rustls error, also when wrapped in (nested) `io::Error`s: hyper's
+/// connector wraps rustls' error in an io::Error inside another, and `io::Error::source()`
+/// skips what it wraps, so only `get_ref()` reaches it.
+fn is_tls_error(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = err;
+    loop {
+        if current.is::<rustls::Error>() {
+            return true;
+        }
+        match current
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+        {
+            Some(inner) => current = inner,
+            None => return false,
+        }
     }
 }
 

@@ -82,13 +82,37 @@ impl fmt::Display for Engine {
 }
 
 impl Engine {
-    /// Asks the cluster (`GET /`).
+    /// Asks the cluster: `GET /`, or, where the root endpoint is missing (Elastic's test
+    /// distribution lacks the `rest-root` module and answers 405), the local node's entry
+    /// of `GET /_nodes/_local`. OpenSearch always has the root endpoint, so a cluster
+    /// without one is Elasticsearch.
     pub async fn detect(cluster: &Cluster) -> Result<Engine, Error> {
-        let root = cluster.get("/").await?;
-        Engine::from_root(&root).ok_or_else(|| Error::Protocol {
-            url: cluster.url_of("/"),
-            reason: "no version.number; is this Elasticsearch or OpenSearch?".into(),
-        })
+        match cluster.get("/").await {
+            Ok(root) => Engine::from_root(&root).ok_or_else(|| Error::Protocol {
+                url: cluster.url_of("/"),
+                reason: "no version.number; is this Elasticsearch or OpenSearch?".into(),
+            }),
+            Err(Error::Status {
+                status: 404 | 405, ..
+            }) => {
+                let path = "/_nodes/_local?filter_path=cluster_name,nodes.*.version";
+                let nodes = cluster.get(path).await?;
+                let version = nodes["nodes"]
+                    .as_object()
+                    .and_then(|map| map.values().next())
+                    .and_then(|node| node["version"].as_str())
+                    .unwrap_or_default();
+                let root = serde_json::json!({
+                    "cluster_name": nodes["cluster_name"],
+                    "version": {"number": version},
+                });
+                Engine::from_root(&root).ok_or_else(|| Error::Protocol {
+                    url: cluster.url_of(path),
+                    reason: "neither / nor /_nodes/_local gives a version".into(),
+                })
+            }
+            Err(err) => Err(err),
+        }
     }
 
     /// Reads the answer of `GET /`. OpenSearch says `version.distribution: opensearch`;

@@ -151,7 +151,7 @@ impl fmt::Display for SetupReport {
 /// Installs everything `options` asks for on `cluster`.
 pub async fn install(cluster: &Cluster, options: &SetupOptions) -> Result<SetupReport, Error> {
     check_options(options)?;
-    let engine = crate::capabilities::detect_engine(cluster).await?;
+    let engine = Engine::detect(cluster).await?;
     let caps = Capabilities::probe(cluster, &engine).await?;
     let render = RenderOptions::for_cluster(&caps, options.scope.clone(), options.lifecycle);
     let rendered = templates::render(&caps, &render);

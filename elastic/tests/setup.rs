@@ -215,9 +215,7 @@ async fn upgrade(engine: &str) {
     let cluster = cluster(&service);
     let namespace = unique_namespace();
     let scope = Scope::Namespace(namespace.clone());
-    let detected = netsensor_elastic::capabilities::detect_engine(&cluster)
-        .await
-        .unwrap();
+    let detected = netsensor_elastic::Engine::detect(&cluster).await.unwrap();
     let caps = Capabilities::probe(&cluster, &detected).await.unwrap();
     let rendered = templates::render(
         &caps,

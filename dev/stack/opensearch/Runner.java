@@ -43,6 +43,9 @@ public class Runner {
             // One INFO line per index module otherwise.
             settings.put("logger.org.opensearch.plugins.PluginsService", "WARN");
             settings.put("action.auto_create_index", "true");
+            // The runner's nodes have no ingest role by default, and without an ingest node
+            // every ingest pipeline write fails ("There are no ingest nodes in this cluster").
+            settings.putList("node.roles", "cluster_manager", "data", "ingest");
         });
         try {
             runner.build(OpenSearchRunner.newConfigs()
