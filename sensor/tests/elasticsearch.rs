@@ -240,7 +240,7 @@ fn spooled_records(dir: &Path) -> usize {
     })
     .unwrap();
     let mut records = 0;
-    while let Some(entry) = spool.next().unwrap() {
+    while let Some(entry) = spool.read_next().unwrap() {
         records += entry.payload.iter().filter(|&&b| b == b'\n').count();
     }
     records

@@ -10,7 +10,7 @@
 //! - Appends go to the newest segment until it would pass `segment_bytes`; a new process
 //!   never appends to an old segment (its tail may be torn), it starts a new one.
 //! - Segments are fsync'd when they are closed and on [`Spool::flush`].
-//! - Reads ([`Spool::next`]) go oldest first. A segment is deleted only after every entry
+//! - Reads ([`Spool::read_next`]) go oldest first. A segment is deleted only after every entry
 //!   in it was read and acknowledged ([`Spool::ack`]); entries read but not acknowledged
 //!   when the process ends are read again by the next one (outputs make that safe:
 //!   Elasticsearch answers 409 for a document it already has).
@@ -64,7 +64,7 @@ pub enum SpoolError {
     },
 }
 
-/// Identifies an entry handed out by [`Spool::next`], for [`Spool::ack`].
+/// Identifies an entry handed out by [`Spool::read_next`], for [`Spool::ack`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EntryId {
     segment: u64,
@@ -267,7 +267,7 @@ impl Spool {
     }
 
     /// The oldest entry not read yet, or `None` when everything was read.
-    pub fn next(&mut self) -> Result<Option<Entry>, SpoolError> {
+    pub fn read_next(&mut self) -> Result<Option<Entry>, SpoolError> {
         if let Some(writer) = &mut self.writer {
             // The reader opens the file itself: buffered bytes must be in the file.
             if let Err(error) = writer.file.flush() {
@@ -311,7 +311,7 @@ impl Spool {
         Ok(None)
     }
 
-    /// Acknowledges an entry from [`Spool::next`]: it needs no more delivery. Segments
+    /// Acknowledges an entry from [`Spool::read_next`]: it needs no more delivery. Segments
     /// whose entries are all read and acknowledged are deleted.
     pub fn ack(&mut self, id: EntryId) -> Result<(), SpoolError> {
         if let Some(segment) = self.segments.iter_mut().find(|s| s.seq == id.segment) {
@@ -478,7 +478,7 @@ mod tests {
 
     fn drain(spool: &mut Spool) -> Vec<(u8, Vec<u8>)> {
         let mut out = Vec::new();
-        while let Some(entry) = spool.next().unwrap() {
+        while let Some(entry) = spool.read_next().unwrap() {
             spool.ack(entry.id).unwrap();
             out.push((entry.tag, entry.payload));
         }
@@ -519,11 +519,11 @@ mod tests {
             }
             // Read and acknowledge the first five; read two more without acknowledging.
             for _ in 0..5 {
-                let e = spool.next().unwrap().unwrap();
+                let e = spool.read_next().unwrap().unwrap();
                 spool.ack(e.id).unwrap();
             }
-            spool.next().unwrap().unwrap();
-            spool.next().unwrap().unwrap();
+            spool.read_next().unwrap().unwrap();
+            spool.read_next().unwrap().unwrap();
             spool.flush().unwrap();
         }
         let mut spool = Spool::open(s.clone()).unwrap();
@@ -537,7 +537,7 @@ mod tests {
         assert_eq!(got, want);
         drop(spool);
         let mut spool = Spool::open(s).unwrap();
-        assert!(spool.next().unwrap().is_none());
+        assert!(spool.read_next().unwrap().is_none());
         assert_eq!(spool.corrupt_entries(), 0);
     }
 
@@ -655,7 +655,7 @@ mod tests {
         }
         let segments = spool.segments();
         let mut held = Vec::new();
-        while let Some(e) = spool.next().unwrap() {
+        while let Some(e) = spool.read_next().unwrap() {
             held.push(e.id);
         }
         assert!(spool.is_drained());
@@ -682,7 +682,7 @@ mod tests {
         for n in 0..30 {
             spool.append(0, &payload(n)).unwrap();
             if n % 4 == 0 {
-                while let Some(e) = spool.next().unwrap() {
+                while let Some(e) = spool.read_next().unwrap() {
                     spool.ack(e.id).unwrap();
                     got.push(e.payload);
                 }

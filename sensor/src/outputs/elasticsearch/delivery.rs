@@ -159,9 +159,8 @@ pub(super) async fn run(shared: Arc<Shared>, clusters: Vec<Cluster>) {
                 let up = shared.up.load(Ordering::Relaxed);
                 let paused = spool_pause_until.is_some_and(|t| Instant::now() < t);
                 // While the cluster is down, only one request probes it.
-                let spool_allowed = !(closing && settings.mode == Mode::Live)
-                    && !paused
-                    && (up || tasks.is_empty());
+                let live_closing = closing && settings.mode == Mode::Live;
+                let spool_allowed = !live_closing && !paused && (up || tasks.is_empty());
                 if spool_allowed {
                     match take_spool(&ctx, &mut lane, &mut tracked, &mut next_key) {
                         Ok(p) => pending = p,
@@ -389,7 +388,7 @@ fn take_spool(
         if lane.is_none() {
             let entry = {
                 let mut spool = shared.spool();
-                let entry = spool.next()?;
+                let entry = spool.read_next()?;
                 shared
                     .metrics
                     .spool_corrupt

@@ -475,3 +475,132 @@ pub fn check_connection(
     }
     Ok(checks)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Settings for a cluster that is not there (a port nobody listens on).
+    fn unreachable(dir: &std::path::Path, mode: Mode, spool_max: u64) -> ElasticsearchSettings {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        drop(listener);
+        ElasticsearchSettings {
+            clusters: vec![ClusterConfig::new(format!("http://127.0.0.1:{port}"))],
+            namespace: "unit".into(),
+            max_docs: 10,
+            max_bytes: 1 << 20,
+            max_wait: Duration::from_millis(10),
+            max_in_flight: 2,
+            initial_backoff: Duration::from_millis(10),
+            max_backoff: Duration::from_millis(50),
+            request_timeout: Duration::from_secs(2),
+            memory_queue_bytes: 2048,
+            shutdown_timeout: Duration::from_millis(300),
+            spool: SpoolSettings {
+                dir: dir.join("spool"),
+                max_bytes: spool_max,
+                segment_bytes: 4096,
+            },
+            dead_letter_path: dir.join("dead.ndjson"),
+            mode,
+        }
+    }
+
+    fn batch(first: usize, n: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        for i in first..first + n {
+            out.extend_from_slice(
+                format!(
+                    "{{\"event\":{{\"id\":\"id{i}\"}},\"pad\":\"{}\"}}\n",
+                    "x".repeat(40)
+                )
+                .as_bytes(),
+            );
+        }
+        out
+    }
+
+    fn spooled_lines(dir: &std::path::Path) -> Vec<String> {
+        let mut spool = Spool::open(SpoolSettings {
+            dir: dir.join("spool"),
+            max_bytes: u64::MAX,
+            segment_bytes: 4096,
+        })
+        .unwrap();
+        let mut lines = Vec::new();
+        while let Some(entry) = spool.read_next().unwrap() {
+            assert_eq!(kind_of(entry.tag), Some(RecordKind::Flow));
+            let text = String::from_utf8(entry.payload).unwrap();
+            lines.extend(text.lines().map(str::to_owned));
+        }
+        lines
+    }
+
+    #[test]
+    fn an_unreachable_cluster_never_blocks_and_loses_nothing() {
+        for mode in [Mode::Live, Mode::Replay] {
+            let dir = tempfile::tempdir().unwrap();
+            let metrics = Metrics::with_build("t", 0);
+            let health = Health::new(&metrics);
+            let mut output = ElasticsearchOutput::start(
+                unreachable(dir.path(), mode, 1 << 20),
+                &metrics,
+                &health,
+            )
+            .unwrap();
+            let started = Instant::now();
+            for b in 0..20 {
+                output
+                    .write_batch(RecordKind::Flow, &batch(b * 10, 10))
+                    .unwrap();
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            output.flush().unwrap();
+            assert!(
+                started.elapsed() < Duration::from_secs(2),
+                "{mode:?}: write_batch waited"
+            );
+            drop(output);
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "{mode:?}: shutdown took too long"
+            );
+            let mut lines = spooled_lines(dir.path());
+            lines.sort();
+            lines.dedup();
+            assert_eq!(lines.len(), 200, "{mode:?}: every record is in the spool");
+            let m = metrics.delivery(NAME);
+            assert!(m.retries.get() > 0, "{mode:?}");
+            assert_eq!(m.records.sent.get(), 0);
+            assert_eq!(m.records.dropped.get(), 0);
+            assert_eq!(m.records.up.get(), 0, "{mode:?}: the output is down");
+            assert!(!health.is_ready());
+        }
+    }
+
+    #[test]
+    fn a_full_spool_drops_the_newest_and_counts_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let metrics = Metrics::with_build("t", 0);
+        let health = Health::new(&metrics);
+        let mut output = ElasticsearchOutput::start(
+            unreachable(dir.path(), Mode::Live, 3000),
+            &metrics,
+            &health,
+        )
+        .unwrap();
+        for b in 0..40 {
+            output
+                .write_batch(RecordKind::Flow, &batch(b * 10, 10))
+                .unwrap();
+        }
+        drop(output);
+        let m = metrics.delivery(NAME);
+        let spooled = spooled_lines(dir.path()).len() as u64;
+        assert!(m.records.dropped.get() > 0);
+        assert!(spooled > 0);
+        // Nothing vanished without a count: what is not spooled was counted as dropped.
+        assert_eq!(spooled + m.records.dropped.get(), 400);
+    }
+}
