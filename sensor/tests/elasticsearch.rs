@@ -769,3 +769,57 @@ fn an_untrusted_certificate_is_a_clear_error_and_records_are_spooled_elasticsear
         &["TLS"],
     );
 }
+
+// --- check-config --connect ----------------------------------------------------------
+
+fn check_config_connect(engine: Engine, product: &str) {
+    let _guard = shared();
+    let target = Target::new(engine);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), &target.service, "default", "packet", "", "");
+    let out = common::netsensor()
+        .args(["check-config", "--connect"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let log = stderr(&out);
+    assert!(out.status.success(), "{log}");
+    assert!(
+        log.contains(&format!("{} is {product} ", target.service.url)),
+        "{log}"
+    );
+}
+
+#[test]
+fn check_config_connect_names_the_engine_elasticsearch() {
+    check_config_connect(Engine::Elasticsearch, "Elasticsearch");
+}
+
+#[test]
+fn check_config_connect_names_the_engine_opensearch() {
+    check_config_connect(Engine::OpenSearch, "OpenSearch");
+}
+
+#[test]
+fn check_config_connect_refuses_a_wrong_password_elasticsearch() {
+    let _guard = shared();
+    let target = Target::new(Engine::ElasticsearchSecure);
+    let dir = tempfile::tempdir().unwrap();
+    let password = dir.path().join("wrong");
+    std::fs::write(&password, "not-the-password").unwrap();
+    let creds = format!(
+        "    username: elastic\n    password: {{ file: {} }}\n    ca_file: {}",
+        password.display(),
+        target.service.ca_file.as_ref().unwrap().display()
+    );
+    let cfg = config(dir.path(), &target.service, "default", "packet", &creds, "");
+    let out = common::netsensor()
+        .args(["check-config", "--connect"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let log = stderr(&out);
+    assert!(!out.status.success(), "{log}");
+    assert!(log.contains("HTTP 401"), "{log}");
+    assert!(!log.contains("not-the-password"), "{log}");
+}
