@@ -24,6 +24,7 @@ use crate::capture::offline::{OfflineError, PcapFile};
 use crate::capture::replay::{Replay, ReplayEvents};
 use crate::capture::FrameBatch;
 use crate::outputs::Output;
+use crate::records::flow::BackgroundFlowWriter;
 use crate::records::packet::Emitted;
 use crate::records::{
     EndReason, FlowRecorder, FlowSettings, PacketBuilder, RollupSettings, Rollups,
@@ -153,6 +154,8 @@ pub struct Processor {
     flows_only: bool,
     emit_packets: bool,
     flows: Option<FlowRecorder>,
+    /// Serializes flow records on a second thread (see `records::flow::writer`).
+    flow_writer: Option<BackgroundFlowWriter>,
     rollups: Option<Rollups>,
     outputs: Vec<(Box<dyn Output>, OutputMetrics)>,
     metrics: Metrics,
@@ -198,6 +201,13 @@ impl Processor {
         let flows = records
             .flows
             .map(|settings| builder.flow_recorder(settings));
+        let flow_writer = flows.as_ref().and_then(|flows| {
+            BackgroundFlowWriter::spawn(flows.writer())
+                .inspect_err(|err| {
+                    warn!(error = %err, "No flow writer thread; flow records are written inline.")
+                })
+                .ok()
+        });
         let rollups = records.rollups.map(|settings| {
             Rollups::new(
                 settings,
@@ -211,6 +221,7 @@ impl Processor {
             flows_only,
             emit_packets: records.packets,
             flows,
+            flow_writer,
             rollups,
             outputs,
             metrics: metrics.clone(),
@@ -291,7 +302,7 @@ impl Processor {
         if let (true, Some(now)) = (packet_time, last_time) {
             self.expire(now);
         } else {
-            self.write_flows();
+            self.write_flows(false);
             self.write_rollups();
         }
     }
@@ -304,7 +315,7 @@ impl Processor {
         if let Some(rollups) = &mut self.rollups {
             rollups.expire(now_ns);
         }
-        self.write_flows();
+        self.write_flows(false);
         self.write_rollups();
     }
 
@@ -317,7 +328,7 @@ impl Processor {
         if let Some(rollups) = &mut self.rollups {
             rollups.flush();
         }
-        self.write_flows();
+        self.write_flows(true);
         self.write_rollups();
     }
 
@@ -342,15 +353,27 @@ impl Processor {
         }
     }
 
-    fn write_flows(&mut self) {
+    /// Writes the flow records exported so far: hands them to the writer thread and writes
+    /// what it has finished (with `wait`, everything handed over).
+    fn write_flows(&mut self, wait: bool) {
         let Some(flows) = &mut self.flows else { return };
         self.flows_ndjson.clear();
-        let count = match flows.write_ndjson(&mut self.flows_ndjson) {
-            Ok(count) => count as u64,
-            Err(err) => {
-                error!(error = %err, "Flow records could not be serialized.");
-                0
+        let count = match &mut self.flow_writer {
+            Some(background) => {
+                flows.hand_over(background);
+                let collected = background.collect(&mut self.flows_ndjson, wait);
+                for err in &collected.errors {
+                    error!(error = %err, "Flow records could not be serialized.");
+                }
+                collected.records as u64
             }
+            None => match flows.write_ndjson(&mut self.flows_ndjson) {
+                Ok(count) => count as u64,
+                Err(err) => {
+                    error!(error = %err, "Flow records could not be serialized.");
+                    0
+                }
+            },
         };
         self.flows_active.set(flows.len() as i64);
         let evicted = flows.counters().evicted;
@@ -394,6 +417,8 @@ impl Processor {
 
     /// Flushes every output.
     pub fn flush(&mut self) {
+        // Flow records still on the writer thread go out first.
+        self.write_flows(true);
         for (output, metrics) in &mut self.outputs {
             let result = output.flush();
             if let Err(err) = &result {

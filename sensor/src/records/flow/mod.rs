@@ -5,6 +5,7 @@ pub mod key;
 mod shard;
 pub mod table;
 pub mod tcp;
+pub mod writer;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -26,16 +27,14 @@ use key::{Endpoint, FlowKey, Side};
 pub use table::FlowPacket;
 pub use table::{EndReason, FlowCounters, FlowExport, FlowSettings, FlowTable};
 use table::{FlowFacts, APP_PROTOCOLS};
+pub use writer::{BackgroundFlowWriter, FlowWriter};
 
 /// Keeps the flow table and turns its exports into NDJSON flow records.
 #[derive(Debug)]
 pub struct FlowRecorder {
     table: FlowTable,
     exports: Vec<FlowExport>,
-    enricher: Arc<Enricher>,
-    observer_name: String,
-    hostname: String,
-    id_seed: u64,
+    writer: FlowWriter,
 }
 
 impl FlowRecorder {
@@ -49,10 +48,7 @@ impl FlowRecorder {
         FlowRecorder {
             table: FlowTable::new(settings),
             exports: Vec::new(),
-            enricher,
-            observer_name: observer.to_owned(),
-            hostname: host.to_owned(),
-            id_seed: observer_seed(observer),
+            writer: FlowWriter::new(enricher, observer, host, observer_seed(observer)),
         }
     }
 
@@ -104,19 +100,19 @@ impl FlowRecorder {
 
     /// Writes the records exported so far to `out` as NDJSON; returns how many.
     pub fn write_ndjson(&mut self, out: &mut Vec<u8>) -> Result<usize, serde_json::Error> {
-        let count = self.exports.len();
-        for export in &self.exports {
-            let record = flow_record(
-                export,
-                &self.enricher,
-                Observer::sensor(&self.observer_name, &self.hostname, None),
-                self.id_seed,
-            );
-            serde_json::to_writer(&mut *out, &record)?;
-            out.push(b'\n');
-        }
+        let result = self.writer.write(&self.exports, out);
         self.exports.clear();
-        Ok(count)
+        result
+    }
+
+    /// The writer of this recorder's records, e.g. to run it on another thread.
+    pub fn writer(&self) -> FlowWriter {
+        self.writer.clone()
+    }
+
+    /// Hands the records exported so far to `background` instead of writing them here.
+    pub fn hand_over(&mut self, background: &mut BackgroundFlowWriter) {
+        background.submit(&mut self.exports);
     }
 }
 
