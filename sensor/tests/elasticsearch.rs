@@ -145,11 +145,25 @@ impl Target {
             .map(|hit| {
                 (
                     hit["_id"].as_str().unwrap().to_owned(),
-                    hit["_source"].clone(),
+                    without_ingested(hit["_source"].clone()),
                 )
             })
             .collect()
     }
+}
+
+/// The document without `event.ingested`, which the ingest pipeline adds where the engine
+/// has one (OpenSearch): everything else must be exactly what the sensor sent.
+fn without_ingested(mut source: Value) -> Value {
+    if let Some(event) = source.get_mut("event").and_then(Value::as_object_mut) {
+        if let Some(ingested) = event.remove("ingested") {
+            assert!(
+                ingested.as_str().is_some_and(|t| t.ends_with('Z')),
+                "{ingested}"
+            );
+        }
+    }
+    source
 }
 
 fn data_stream(kind: &str, ns: &str) -> String {

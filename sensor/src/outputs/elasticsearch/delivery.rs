@@ -299,7 +299,7 @@ fn take_memory(ctx: &Ctx, closing: bool) -> Option<Pending> {
     let due = closing
         || state.queued_bytes >= settings.max_bytes as u64
         || first.queued.elapsed() >= settings.max_wait
-        || queued_docs_at_least(&state.queue, settings.max_docs);
+        || state.queued_docs >= settings.max_docs as u64;
     if !due {
         return None;
     }
@@ -312,8 +312,13 @@ fn take_memory(ctx: &Ctx, closing: bool) -> Option<Pending> {
         let before = chunk.pos;
         chunk.pos = fill(ctx, &mut pending, chunk.kind, &chunk.data, chunk.pos);
         let taken = (chunk.pos - before) as u64;
+        let taken_lines = chunk.data[before..chunk.pos]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count() as u64;
         let exhausted = chunk.pos >= chunk.data.len();
         state.queued_bytes = state.queued_bytes.saturating_sub(taken);
+        state.queued_docs = state.queued_docs.saturating_sub(taken_lines);
         if exhausted {
             if let Some(chunk) = state.queue.pop_front() {
                 if state.free.len() < POOL {
@@ -332,19 +337,6 @@ fn take_memory(ctx: &Ctx, closing: bool) -> Option<Pending> {
     drop(state);
     shared.room.notify_all();
     (!pending.items.is_empty()).then_some(pending)
-}
-
-/// Whether the queue holds at least `n` lines (stops counting there).
-fn queued_docs_at_least(queue: &std::collections::VecDeque<super::Chunk>, n: usize) -> bool {
-    let mut seen = 0usize;
-    for chunk in queue {
-        let rest = chunk.data.get(chunk.pos..).unwrap_or_default();
-        seen += rest.iter().filter(|&&b| b == b'\n').count();
-        if seen >= n {
-            return true;
-        }
-    }
-    false
 }
 
 fn is_full(ctx: &Ctx, pending: &Pending) -> bool {
@@ -476,6 +468,7 @@ fn spool_leftovers(ctx: &Ctx, leftovers: impl Iterator<Item = Arc<Mutex<Pending>
         }
     }
     state.queued_bytes = 0;
+    state.queued_docs = 0;
     shared.metrics.queue_bytes.set(0);
     drop(state);
     for kind in RecordKind::ALL {

@@ -193,6 +193,8 @@ struct Shared {
 struct State {
     queue: VecDeque<Chunk>,
     queued_bytes: u64,
+    /// Lines in the queue (for `max_docs`).
+    queued_docs: u64,
     /// Emptied buffers, reused for the next batches.
     free: Vec<Vec<u8>>,
 }
@@ -355,6 +357,7 @@ impl Output for ElasticsearchOutput {
                 data.push(b'\n');
             }
             state.queued_bytes += data.len() as u64;
+            state.queued_docs += count_lines(&data);
             state.queue.push_back(Chunk {
                 kind,
                 data,
