@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{ArgAction, Args, Parser, Subcommand};
+use netsensor_schema::RecordKind;
 
 use crate::size::parse_size;
 use crate::time::{now_ns, parse_duration, parse_time};
@@ -74,6 +75,37 @@ pub enum Command {
     /// Keep disk use and data stream sizes under limits by archiving and deleting the oldest
     /// backing indices.
     Watch(WatchArgs),
+    /// The analyst's summary: services, countries, bytes per transport, packet sizes, top
+    /// conversations, from the summary requests run over live data.
+    Report(ReportArgs),
+}
+
+/// `report` options.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Record kinds to summarize (packet, flow, rollup; repeatable or comma-separated).
+    #[arg(long = "kind", value_name = "KIND", value_delimiter = ',', value_parser = parse_kind,
+          default_value = "packet,flow")]
+    pub kinds: Vec<RecordKind>,
+    /// Data stream namespace (or pattern).
+    #[arg(long, default_value = "*")]
+    pub namespace: String,
+    /// Only records from this time on (RFC 3339, now-1h, or 1h).
+    #[arg(long, value_parser = parse_time_arg, value_name = "TIME")]
+    pub since: Option<i64>,
+    /// Only records before this time.
+    #[arg(long, value_parser = parse_time_arg, value_name = "TIME")]
+    pub until: Option<i64>,
+    #[command(flatten)]
+    pub requests: RequestsArgs,
+}
+
+/// A record kind by its name.
+fn parse_kind(text: &str) -> Result<RecordKind, String> {
+    RecordKind::ALL
+        .into_iter()
+        .find(|kind| kind.name() == text)
+        .ok_or_else(|| format!("unknown record kind {text:?} (packet, flow, rollup)"))
 }
 
 /// `setup` options.

@@ -35,7 +35,7 @@ pub mod exit {
 pub enum AdminError {
     /// Talking to the cluster failed.
     #[error(transparent)]
-    Cluster(ClusterError),
+    Cluster(#[from] ClusterError),
     /// The command line asks for something impossible.
     #[error("{0}")]
     Usage(String),
@@ -58,34 +58,6 @@ pub enum AdminError {
     /// An operation the cluster accepted did not succeed (task failures and the like).
     #[error("{0}")]
     Failed(String),
-}
-
-impl From<ClusterError> for AdminError {
-    /// Keeps the cluster error, except that a certificate failure reported as a connection
-    /// failure (rustls' error arrives wrapped in an `io::Error` that the client path does
-    /// not see through) is classed as the TLS failure it is.
-    fn from(err: ClusterError) -> Self {
-        match err {
-            ClusterError::Unreachable { url, reason } if is_tls_failure(&reason) => {
-                AdminError::Cluster(ClusterError::Tls { url, reason })
-            }
-            other => AdminError::Cluster(other),
-        }
-    }
-}
-
-/// Whether a connection error's text is a TLS handshake failure.
-fn is_tls_failure(reason: &str) -> bool {
-    [
-        "invalid peer certificate",
-        "UnknownIssuer",
-        "certificate",
-        "HandshakeFailure",
-        "InvalidContentType",
-        "received corrupt message",
-    ]
-    .iter()
-    .any(|marker| reason.contains(marker))
 }
 
 impl AdminError {
@@ -157,9 +129,9 @@ mod tests {
             reason: "r".into(),
             body: r#"{"error":{"type":"index_not_found_exception"}}"#.into(),
         });
-        let tls = AdminError::from(ClusterError::Unreachable {
+        let tls = AdminError::from(ClusterError::Tls {
             url: "u".into(),
-            reason: "client error (Connect): invalid peer certificate: UnknownIssuer".into(),
+            reason: "invalid peer certificate: UnknownIssuer".into(),
         });
         assert_eq!(tls.exit_code(), exit::TLS);
         let codes = [

@@ -14,6 +14,7 @@ mod error;
 mod inventory;
 mod kibana;
 mod progress;
+mod report;
 mod requests;
 mod rollover;
 mod setup;
@@ -79,6 +80,7 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
                 Command::Rollover(args) => rollover::run(&ctx, args).await?,
                 Command::Archive(args) => archive::run(&ctx, args).await?,
                 Command::Watch(args) => watch::run(&ctx, args).await?,
+                Command::Report(args) => report::run(&ctx, args).await?,
                 Command::DeleteByQuery(_) => {}
             }
         }
