@@ -1,5 +1,6 @@
 # netsensor — the verbs a person types.
-#   make demo    replay a bundled real capture and print a traffic summary
+#   make demo    replay bundled real captures into a local Elasticsearch, print the
+#                analyst's summary, then the same without a cluster (embedded store)
 #   make test    install what the tests need and run every test (what CI runs)
 #   make bench   benchmarks (never part of make test)
 #   make lint    rustfmt and clippy
@@ -13,7 +14,10 @@ RUSTC_VERSION := $(shell rustc --version 2>/dev/null | awk '{print $$2}')
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/netsensor/target-$(RUSTC_VERSION)
 export NETSENSOR_GEO_DIR ?= $(CURDIR)/.cache/geo
 DEMO_PCAP ?= dev/fixtures/pcaps/mixed-large-many-protocols.pcap
-DEMO_OUT ?= $(CURDIR)/.cache/demo/packets.ndjson
+DEMO_PCAPS ?= $(sort $(wildcard dev/fixtures/pcaps/*.pcap dev/fixtures/pcaps/*.pcapng))
+DEMO_ES_URL ?= http://127.0.0.1:9200
+SENSOR = $(CARGO_TARGET_DIR)/release/netsensor
+ADMIN = $(CARGO_TARGET_DIR)/release/netsensor-admin
 
 .PHONY: all deps geo build release demo test test-rust lint fmt bench fuzz schema-docs clean \
 	stack-up stack-down stack-status
@@ -33,18 +37,26 @@ release:
 	$(CARGO) build --workspace --release --locked
 
 demo: deps geo release
-	@mkdir -p $(dir $(DEMO_OUT))
-	@echo "== 1. packet records: replay $(DEMO_PCAP) into NDJSON"
-	$(CARGO_TARGET_DIR)/release/netsensor replay $(DEMO_PCAP) \
-	  --config dev/config/demo.yaml --out $(DEMO_OUT) --summary
-	@echo "records written to $(DEMO_OUT) ($$(wc -l < $(DEMO_OUT)) lines); first one:"
-	@head -n 1 $(DEMO_OUT) | jq .
-	@echo "== 2. flows and rollups into the embedded store, then queries"
+	@mkdir -p .cache/demo/sensor
+	@echo "== 1. a local Elasticsearch (dev/stack: Maven Central's 8.19 distribution) and the templates"
+	dev/stack/stack.sh ensure elasticsearch
+	$(ADMIN) --url $(DEMO_ES_URL) setup --namespace demo
+	@echo "== 2. replay the bundled real captures into Elasticsearch: packets, flows, rollups"
+	$(SENSOR) replay $(DEMO_PCAPS) --config dev/config/demo-elasticsearch.yaml --summary
+	@echo "== 3. the analyst's summary, from Elasticsearch aggregations"
+	$(ADMIN) --url $(DEMO_ES_URL) report --kind packet,flow --namespace demo
+	$(ADMIN) --url $(DEMO_ES_URL) status --streams 'logs-netsensor.*-demo'
+	@echo "== 4. without a cluster: flows and rollups in the embedded store, then queries"
 	@rm -f .cache/demo/netsensor.db*
-	$(CARGO_TARGET_DIR)/release/netsensor replay $(DEMO_PCAP) --config dev/config/demo-store.yaml
+	$(SENSOR) replay $(DEMO_PCAP) --config dev/config/demo-store.yaml
 	@for module in protocols services countries top-destinations conversations; do \
-	  $(CARGO_TARGET_DIR)/release/netsensor query $$module --config dev/config/demo-store.yaml \
+	  $(SENSOR) query $$module --config dev/config/demo-store.yaml \
 	    --time last-1h:last --limit 8 || exit 1; echo; done
+	@echo "== where to look next"
+	@echo "  - the records: curl -s '$(DEMO_ES_URL)/logs-netsensor.flow-demo/_search?size=1&pretty'"
+	@echo "  - the stack: make stack-status; docs/stack.md; stop it with make stack-down"
+	@echo "  - index care: docs/admin.md (status, rollover, archive, watch)"
+	@echo "  - your own capture: netsensor run --config dev/config/netsensor.example.yaml"
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -96,6 +96,9 @@ pub struct ReportArgs {
     /// Only records before this time.
     #[arg(long, value_parser = parse_time_arg, value_name = "TIME")]
     pub until: Option<i64>,
+    /// Rows shown per table (the rest is summed up in one line).
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pub top: usize,
     #[command(flatten)]
     pub requests: RequestsArgs,
 }

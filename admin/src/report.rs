@@ -69,7 +69,7 @@ pub async fn run(ctx: &Ctx, args: &ReportArgs) -> Result<()> {
                 kind_out.insert(request.name.clone(), answer["aggregations"].clone());
                 continue;
             }
-            print!("{}", render(request, &answer));
+            print!("{}", render(request, &answer, args.top));
         }
         json_out.insert(kind.name().to_owned(), Value::Object(kind_out));
     }
@@ -100,7 +100,7 @@ async fn search(
 
 /// One request's answer: a line of totals (top-level metrics), then one titled table per
 /// top-level bucket aggregation (or a line saying it is empty).
-fn render(request: &SummaryRequest, answer: &Value) -> String {
+fn render(request: &SummaryRequest, answer: &Value, top: usize) -> String {
     let title = request.name.replace('-', " ");
     let total = answer["hits"]["total"]["value"].as_u64().unwrap_or(0);
     let mut out = format!("-- {title} ({total} documents)\n");
@@ -132,10 +132,18 @@ fn render(request: &SummaryRequest, answer: &Value) -> String {
             out.push_str("   (nothing)\n");
             continue;
         }
-        for line in table(&rows).lines() {
+        for line in table(&rows[..rows.len().min(top)]).lines() {
             out.push_str("   ");
             out.push_str(line);
             out.push('\n');
+        }
+        if rows.len() > top {
+            let rest = &rows[top..];
+            let docs: u64 = rest.iter().map(|r| r.docs).sum();
+            out.push_str(&format!(
+                "   ... {} more rows, {docs} documents\n",
+                rest.len()
+            ));
         }
     }
     out.push('\n');
@@ -256,7 +264,7 @@ mod tests {
             "bytes": {"value": 2048.0},
             "source_service": {"buckets": [{"key": "dns", "doc_count": 4}]},
             "destination_service": {"buckets": []}}});
-        let text = render(&request, &answer);
+        let text = render(&request, &answer, 10);
         assert!(text.starts_with("-- service (9 documents)"), "{text}");
         assert!(text.contains("bytes 2.0kb"), "{text}");
         assert!(
