@@ -255,6 +255,10 @@ mod tests {
     /// and a document without `@timestamp` (captured from the real node).
     const ES_MIXED: &str = r#"{"errors":true,"took":601,"items":[{"create":{"_index":".ds-logs-netsensor.packet-capture-2026.11.23-000001","_id":"a1","_version":1,"result":"created","_shards":{"total":1,"successful":1,"failed":0},"_seq_no":0,"_primary_term":1,"status":201}},{"create":{"_index":".ds-logs-netsensor.packet-capture-2026.11.23-000001","_id":"a1","status":409,"error":{"type":"version_conflict_engine_exception","reason":"[a1]: version conflict, document already exists (current version [1])","index_uuid":"hPj8YJWXS1eXqXZsnylLmQ","shard":"0","index":".ds-logs-netsensor.packet-capture-2026.11.23-000001"}}},{"create":{"_index":".ds-logs-netsensor.packet-capture-2026.11.23-000001","_id":"a2","status":400,"error":{"type":"document_parsing_exception","reason":"[1:55] failed to parse field [source.port] of type [long] in document with id 'a2'. Preview of field's value: 'abc'","caused_by":{"type":"illegal_argument_exception","reason":"For input string: \"abc\""}}}},{"create":{"_index":".ds-logs-netsensor.packet-capture-2026.11.23-000001","_id":"a3","status":400,"error":{"type":"document_parsing_exception","reason":"[1:21] failed to parse: data stream timestamp field [@timestamp] is missing","caused_by":{"type":"illegal_argument_exception","reason":"data stream timestamp field [@timestamp] is missing"}}}}]}"#;
 
+    /// OpenSearch 2.19.6's answer to the same four creates (captured from the real node):
+    /// `mapper_parsing_exception` where Elasticsearch says `document_parsing_exception`.
+    const OS_MIXED: &str = r#"{"took":131,"errors":true,"items":[{"create":{"_index":".ds-logs-netsensor.packet-bulkshapex-000001","_id":"a1","_version":1,"result":"created","_shards":{"total":1,"successful":1,"failed":0},"_seq_no":0,"_primary_term":1,"status":201}},{"create":{"_index":".ds-logs-netsensor.packet-bulkshapex-000001","_id":"a1","status":409,"error":{"type":"version_conflict_engine_exception","reason":"[a1]: version conflict, document already exists (current version [1])","index":".ds-logs-netsensor.packet-bulkshapex-000001","shard":"0","index_uuid":"CtD0e4SGT6u5zD1pb6QhEQ"}}},{"create":{"_index":".ds-logs-netsensor.packet-bulkshapex-000001","_id":"a2","status":400,"error":{"type":"mapper_parsing_exception","reason":"failed to parse field [source.port] of type [long] in document with id 'a2'. Preview of field's value: 'abc'","caused_by":{"type":"illegal_argument_exception","reason":"For input string: \"abc\""}}}},{"create":{"_index":".ds-logs-netsensor.packet-bulkshapex-000001","_id":"a3","status":400,"error":{"type":"mapper_parsing_exception","reason":"failed to parse","caused_by":{"type":"illegal_argument_exception","reason":"documents must contain a single-valued timestamp field '@timestamp' of date type"}}}}]}"#;
+
     /// The answer to a create that succeeded everywhere (Elasticsearch 8.19.21).
     const ES_OK: &str = r#"{"errors":false,"took":0,"items":[{"create":{"_index":".ds-logs-netsensor.packet-capture-2026.11.23-000001","_id":"a9","_version":1,"result":"created","_shards":{"total":1,"successful":1,"failed":0},"_seq_no":1,"_primary_term":1,"status":201}}]}"#;
 
@@ -324,6 +328,27 @@ mod tests {
             .contains("caused by illegal_argument_exception"));
         assert_eq!(results.failed[1].0, 3);
         assert!(matches!(results.failed[1].1, Outcome::Reject(_)));
+    }
+
+    #[test]
+    fn mixed_answer_from_opensearch() {
+        let results = parse_response("u", OS_MIXED.as_bytes(), 4).unwrap();
+        assert_eq!((results.created, results.already_existed), (1, 1));
+        let kinds: Vec<(usize, &str)> = results
+            .failed
+            .iter()
+            .map(|(p, o)| match o {
+                Outcome::Reject(e) => (*p, e.kind.as_str()),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![
+                (2, "mapper_parsing_exception"),
+                (3, "mapper_parsing_exception")
+            ]
+        );
     }
 
     #[test]
