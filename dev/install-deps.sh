@@ -17,6 +17,10 @@ packages=(
   # servers from Maven Central, unzip, openssl for the test CA, passwd for useradd, and
   # util-linux (listed above) for setpriv, setsid and flock
   openjdk-17-jdk-headless maven unzip openssl passwd
+  # librdkafka, built from source by the rdkafka crate's cmake-build feature (the sensor's
+  # Kafka output): cmake, and the headers of curl (without them rdkafka_conf.c fails), OpenSSL,
+  # SASL (PLAIN/SCRAM/GSSAPI) and zstd
+  cmake libcurl4-openssl-dev libssl-dev libsasl2-dev libzstd-dev
   # small tools the Makefile and the benchmarks use, and the flow exporters `make bench`
   # compares with
   jq time softflowd argus-server argus-client

@@ -15,6 +15,8 @@
 #          opensearch            http://127.0.0.1:9201  (security off)
 #          elasticsearch-secure  https://127.0.0.1:9202 (TLS, user elastic; CA and password in
 #                                $NETSENSOR_STACK_DIR/elasticsearch-secure/{ca.pem,elastic-password})
+#          kafka                 127.0.0.1:9092         (Apache Kafka, KRaft single node,
+#                                PLAINTEXT; the URL is the bootstrap server list)
 #
 # Elasticsearch refuses to run as root, so when run as root the script creates a system user
 # ($NETSENSOR_STACK_USER) and runs both engines as that user. See docs/stack.md.
@@ -33,9 +35,12 @@ ES_ARTIFACT=org.elasticsearch.distribution.integ-test-zip:elasticsearch:${ES_VER
 ES_M2_DIR=${HOME}/.m2/repository/org/elasticsearch/distribution/integ-test-zip/elasticsearch/${ES_VERSION}
 OS_VERSION=${NETSENSOR_OS_VERSION:-2.19.6}
 OS_RUNNER_VERSION=${NETSENSOR_OS_RUNNER_VERSION:-2.19.1.0}
+KAFKA_VERSION=${NETSENSOR_KAFKA_VERSION:-4.1.2}
+# The broker needs less than the search engines; the contract caps every engine at 1 GB.
+KAFKA_HEAP_OPTS=${NETSENSOR_STACK_KAFKA_HEAP:--Xms256m -Xmx768m}
 
-ALL_ENGINES=(elasticsearch opensearch elasticsearch-secure)
-DEFAULT_UP=(elasticsearch opensearch)
+ALL_ENGINES=(elasticsearch opensearch elasticsearch-secure kafka)
+DEFAULT_UP=(elasticsearch opensearch kafka)
 
 log() { printf 'stack: %s\n' "$*" >&2; }
 die() {
@@ -46,15 +51,20 @@ die() {
 # --- engine table --------------------------------------------------------------------------
 
 engine_known() {
-  case $1 in elasticsearch | opensearch | elasticsearch-secure) return 0 ;; *) return 1 ;; esac
+  case $1 in elasticsearch | opensearch | elasticsearch-secure | kafka) return 0 ;; *) return 1 ;; esac
 }
 http_port() {
-  case $1 in elasticsearch) echo 9200 ;; opensearch) echo 9201 ;; elasticsearch-secure) echo 9202 ;; esac
+  case $1 in elasticsearch) echo 9200 ;; opensearch) echo 9201 ;; elasticsearch-secure) echo 9202 ;; kafka) echo 9092 ;; esac
 }
+# The second port: the search engines' transport port, Kafka's KRaft controller listener.
 transport_port() {
-  case $1 in elasticsearch) echo 9300 ;; opensearch) echo 9301 ;; elasticsearch-secure) echo 9302 ;; esac
+  case $1 in elasticsearch) echo 9300 ;; opensearch) echo 9301 ;; elasticsearch-secure) echo 9302 ;; kafka) echo 9093 ;; esac
 }
 engine_url() {
+  if [ "$1" = kafka ]; then
+    echo "127.0.0.1:$(http_port kafka)"
+    return
+  fi
   local scheme=http
   [ "$1" = elasticsearch-secure ] && scheme=https
   echo "${scheme}://127.0.0.1:$(http_port "$1")"
@@ -171,7 +181,23 @@ http_status() {
 }
 
 is_ready() {
+  if [ "$1" = kafka ]; then
+    kafka_answers
+    return
+  fi
   [ "$(http_status "$1" '/_cluster/health?wait_for_status=yellow&timeout=1s')" = 200 ]
+}
+
+# True when the broker answers a Kafka ApiVersions request (v0, correlation id 1, client id
+# "ns") with error code 0. The broker opens its client listener only at the end of its
+# start-up, so an answer means it takes produce and fetch requests.
+kafka_answers() {
+  local answer
+  answer=$(timeout 3 bash -c 'exec 3<>/dev/tcp/127.0.0.1/'"$(http_port kafka)"' || exit 1
+    printf "\x00\x00\x00\x0c\x00\x12\x00\x00\x00\x00\x00\x01\x00\x02ns" >&3
+    head -c 10 <&3 | od -An -tx1' 2>/dev/null | tr -d ' \n') || return 1
+  # length (4 bytes, any), correlation id 1, error code 0
+  [ "${answer:8:12}" = 000000010000 ]
 }
 
 # Remembers where the server log ends, so a failure shows only this start's lines.
@@ -472,6 +498,114 @@ start_os() {
   echo $! >"$(pid_file "$engine")"
 }
 
+# --- Kafka ---------------------------------------------------------------------------------
+
+kafka_jars_dir() {
+  local pom_hash
+  pom_hash=$(sha1sum "${REPO_ROOT}/dev/stack/kafka/pom.xml" | cut -c1-8)
+  echo "${STACK_DIR}/dist/kafka-${KAFKA_VERSION}-${pom_hash}/jars"
+}
+
+# Resolves kafka_2.13 (the broker), kafka-tools (kafka-producer-perf-test) and their runtime
+# dependencies through Maven (cached in ~/.m2; checksums enforced) into a directory keyed by
+# version and pom, readable by the engine user.
+ensure_kafka_jars() {
+  local jars
+  jars=$(kafka_jars_dir)
+  [ -s "$jars/kafka_2.13-${KAFKA_VERSION}.jar" ] && return 0
+  (
+    take_lock dist-kafka
+    [ -s "$jars/kafka_2.13-${KAFKA_VERSION}.jar" ] && exit 0
+    log "resolving Apache Kafka ${KAFKA_VERSION} (kafka_2.13, kafka-tools) from Maven Central"
+    local tmp
+    tmp=$(mktemp -d "${STACK_DIR}/dist/.jars.XXXXXX")
+    quiet_mvn -f "${REPO_ROOT}/dev/stack/kafka/pom.xml" dependency:copy-dependencies \
+      -DincludeScope=runtime -DoutputDirectory="$tmp/jars" -Dkafka.version="$KAFKA_VERSION" ||
+      die "could not resolve the Kafka jars"
+    chmod -R a+rX "$tmp"
+    mkdir -p "$(dirname "$jars")"
+    rm -rf "$jars"
+    mv "$tmp/jars" "$jars"
+    rm -rf "$tmp"
+  )
+}
+
+# server.properties and log4j2.properties, written on every start (edits are lost).
+write_kafka_config() {
+  local dir=$1
+  cat >"$dir/config/server.properties" <<EOF
+# Written by dev/stack/stack.sh on every start; edits are lost.
+# One node that is both the KRaft controller (9093) and the broker (9092), loopback only.
+process.roles=broker,controller
+node.id=1
+controller.quorum.bootstrap.servers=127.0.0.1:$(transport_port kafka)
+listeners=PLAINTEXT://127.0.0.1:$(http_port kafka),CONTROLLER://127.0.0.1:$(transport_port kafka)
+advertised.listeners=PLAINTEXT://127.0.0.1:$(http_port kafka)
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+log.dirs=${dir}/data
+# Three partitions per auto-created topic, so tests see records of one flow stay together.
+num.partitions=3
+auto.create.topics.enable=true
+# One node: every internal topic has one replica.
+offsets.topic.replication.factor=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+# Test topics are small and many; keep a day of them.
+log.retention.hours=24
+EOF
+  cat >"$dir/config/log4j2.properties" <<EOF
+# Written by dev/stack/stack.sh on every start.
+status = error
+appender.file.type = File
+appender.file.name = file
+appender.file.fileName = ${dir}/logs/netsensor-kafka.log
+appender.file.layout.type = PatternLayout
+appender.file.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = info
+rootLogger.appenderRef.file.ref = file
+logger.state.name = state.change.logger
+logger.state.level = warn
+EOF
+}
+
+start_kafka() {
+  local engine=kafka dir jars java
+  dir=$(engine_dir "$engine")
+  ensure_kafka_jars
+  jars=$(kafka_jars_dir)
+  java="$(java_home)/bin/java"
+  mkdir -p "$dir/config" "$dir/data" "$dir/logs" "$dir/tmp" "$dir/run"
+  chmod 0755 "$dir"
+  write_kafka_config "$dir"
+  chown -R "$(run_user)": "$dir/config" "$dir/data" "$dir/logs" "$dir/tmp" "$dir/run"
+  # KRaft needs formatted storage (cluster id, the single voter) once; restarts keep it.
+  if [ ! -s "$dir/data/meta.properties" ]; then
+    local cluster_id
+    cluster_id=$(as_engine_user "$java" -Xmx128m -cp "$jars/*" kafka.tools.StorageTool random-uuid) ||
+      die "kafka-storage random-uuid failed"
+    log "formatting Kafka storage in $dir/data (cluster id $cluster_id)"
+    as_engine_user "$java" -Xmx256m -Dlog4j2.configurationFile="$dir/config/log4j2.properties" \
+      -cp "$jars/*" kafka.tools.StorageTool format --standalone -t "$cluster_id" \
+      -c "$dir/config/server.properties" >"$dir/logs/format.log" 2>&1 ||
+      die "kafka-storage format failed: $(cat "$dir/logs/format.log")"
+  fi
+  rm -f "$(pid_file "$engine")"
+  mark_log "$engine"
+  log "starting kafka ${KAFKA_VERSION} on $(engine_url "$engine") (logs: $dir/logs)"
+  # shellcheck disable=SC2086 # KAFKA_HEAP_OPTS is a list of JVM flags.
+  (cd "$dir" && ENGINE_SETSID=1 ENGINE_EXEC=1 as_engine_user "HOME=$dir/tmp" \
+    "$java" $KAFKA_HEAP_OPTS -XX:+UseG1GC -XX:+ExitOnOutOfMemoryError -Djava.io.tmpdir="$dir/tmp" \
+    -Djava.awt.headless=true -Dlog4j2.configurationFile="$dir/config/log4j2.properties" \
+    -cp "$jars/*" kafka.Kafka "$dir/config/server.properties" \
+    >"$dir/logs/console.log" 2>&1 </dev/null) &
+  echo $! >"$(pid_file "$engine")"
+}
+
 # --- commands ------------------------------------------------------------------------------
 
 ensure_engine() {
@@ -497,6 +631,7 @@ ensure_engine() {
       local t0=$SECONDS
       case $engine in
         opensearch) start_os ;;
+        kafka) start_kafka ;;
         *) start_es "$engine" ;;
       esac
       wait_ready "$engine"
@@ -547,7 +682,7 @@ status_engine() {
 }
 
 usage() {
-  sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 

@@ -21,14 +21,18 @@ pub enum Engine {
     OpenSearch,
     /// Elasticsearch 8.19 with TLS and security on, https://127.0.0.1:9202, user `elastic`.
     ElasticsearchSecure,
+    /// Apache Kafka 4.1 in KRaft mode, one node, PLAINTEXT on 127.0.0.1:9092. Its "URL" is
+    /// the bootstrap server list, `127.0.0.1:9092`.
+    Kafka,
 }
 
 impl Engine {
     /// Every engine, in the order `stack.sh status` lists them.
-    pub const ALL: [Engine; 3] = [
+    pub const ALL: [Engine; 4] = [
         Engine::Elasticsearch,
         Engine::OpenSearch,
         Engine::ElasticsearchSecure,
+        Engine::Kafka,
     ];
 
     /// The engine's name in `stack.sh` commands and under `$NETSENSOR_STACK_DIR`.
@@ -37,22 +41,26 @@ impl Engine {
             Engine::Elasticsearch => "elasticsearch",
             Engine::OpenSearch => "opensearch",
             Engine::ElasticsearchSecure => "elasticsearch-secure",
+            Engine::Kafka => "kafka",
         }
     }
 
-    /// The loopback HTTP port (fixed by the stack contract).
+    /// The loopback port clients use (fixed by the stack contract): HTTP for the search
+    /// engines, the Kafka protocol for the broker.
     pub fn port(self) -> u16 {
         match self {
             Engine::Elasticsearch => 9200,
             Engine::OpenSearch => 9201,
             Engine::ElasticsearchSecure => 9202,
+            Engine::Kafka => 9092,
         }
     }
 
-    /// The base URL, without a trailing slash.
+    /// The base URL, without a trailing slash; for Kafka the bootstrap servers.
     pub fn url(self) -> String {
         let scheme = match self {
             Engine::ElasticsearchSecure => "https",
+            Engine::Kafka => return format!("127.0.0.1:{}", self.port()),
             _ => "http",
         };
         format!("{scheme}://127.0.0.1:{}", self.port())
@@ -178,7 +186,7 @@ fn service(engine: Engine, url: String) -> Service {
 }
 
 /// True when the engine's process is ours (pid file present) and the cluster health
-/// answers 200 at yellow or better. Plain HTTP only.
+/// answers 200 at yellow or better (plain HTTP only), or the broker answers ApiVersions.
 fn plain_engine_ready(engine: Engine) -> bool {
     let pid_file = stack_dir()
         .join(engine.name())
@@ -186,6 +194,9 @@ fn plain_engine_ready(engine: Engine) -> bool {
         .join(format!("{}.pid", engine.name()));
     if !pid_file.exists() {
         return false;
+    }
+    if engine == Engine::Kafka {
+        return kafka_answers(engine.port()).unwrap_or(false);
     }
     matches!(
         http_get(
@@ -227,6 +238,21 @@ pub fn http_get(port: u16, path: &str) -> std::io::Result<(u16, String)> {
         body.to_owned()
     };
     Ok((status, body))
+}
+
+/// True when a Kafka broker on 127.0.0.1:`port` answers an ApiVersions request (v0) with
+/// error code 0: the same readiness check as `stack.sh`, without a Kafka client.
+pub fn kafka_answers(port: u16) -> std::io::Result<bool> {
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_millis(500))?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    stream.set_write_timeout(Some(Duration::from_secs(5)))?;
+    // size 12 | api key 18 (ApiVersions) | version 0 | correlation id 1 | client id "ns"
+    stream.write_all(b"\x00\x00\x00\x0c\x00\x12\x00\x00\x00\x00\x00\x01\x00\x02ns")?;
+    let mut head = [0u8; 10];
+    stream.read_exact(&mut head)?;
+    // size (any) | correlation id 1 | error code 0
+    Ok(head[4..10] == [0, 0, 0, 1, 0, 0])
 }
 
 /// Joins the chunks of a chunked HTTP/1.1 body.
@@ -350,6 +376,37 @@ mod tests {
             "{:?}",
             started.elapsed()
         );
+    }
+
+    #[test]
+    fn ensure_stop_start_kafka() {
+        let service = ensure(Engine::Kafka);
+        assert_eq!(service, service_of(Engine::Kafka));
+        assert!(kafka_answers(9092).unwrap());
+        // The KRaft controller listener is up too, on loopback only.
+        assert!(TcpStream::connect(("127.0.0.1", 9093)).is_ok());
+        let log = stack_dir().join("kafka/logs/netsensor-kafka.log");
+        let log = std::fs::read_to_string(&log).unwrap();
+        assert!(log.contains("Kafka Server started"), "{log}");
+
+        stop(Engine::Kafka);
+        assert!(
+            TcpStream::connect(("127.0.0.1", 9092)).is_err(),
+            "still listening after stop"
+        );
+        let started = std::time::Instant::now();
+        let again = start(Engine::Kafka);
+        assert_eq!(again, service);
+        assert!(kafka_answers(9092).unwrap());
+        eprintln!("kafka restarted in {:?}", started.elapsed());
+    }
+
+    fn service_of(engine: Engine) -> Service {
+        Service {
+            url: engine.url(),
+            ca_file: None,
+            password: None,
+        }
     }
 
     #[test]
