@@ -78,6 +78,28 @@ pub enum Command {
     /// The analyst's summary: services, countries, bytes per transport, packet sizes, top
     /// conversations, from the summary requests run over live data.
     Report(ReportArgs),
+    /// Write Kibana's saved objects (our dashboards and all they reference) back into
+    /// kibana-objects/ in the canonical form; needs no cluster.
+    KibanaExport(KibanaExportArgs),
+}
+
+/// `kibana-export` options.
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("source").required(true).args(["kibana_url", "from"]))]
+pub struct KibanaExportArgs {
+    /// Kibana URL to export from (credentials and CA as for the cluster).
+    #[arg(long, env = "NETSENSOR_KIBANA_URL")]
+    pub kibana_url: Option<String>,
+    /// Canonicalize this export file (from Kibana's UI or API) instead of asking a Kibana.
+    #[arg(long, value_name = "FILE")]
+    pub from: Option<PathBuf>,
+    /// The saved objects directory to write into.
+    #[arg(long, value_name = "DIR", default_value = "kibana-objects")]
+    pub out: PathBuf,
+    /// Also export this dashboard (by id; repeatable); the dashboards already in --out are
+    /// always exported.
+    #[arg(long = "dashboard", value_name = "ID")]
+    pub dashboards: Vec<String>,
 }
 
 /// `report` options.
@@ -117,9 +139,14 @@ pub struct SetupArgs {
     /// Kibana URL: also import the saved objects under --kibana-objects.
     #[arg(long, env = "NETSENSOR_KIBANA_URL")]
     pub kibana_url: Option<String>,
-    /// Directory of NDJSON saved objects to import into Kibana.
+    /// Directory of NDJSON saved objects to import into Kibana (its
+    /// `opensearch-dashboards/` sub-directory goes to --dashboards-url).
     #[arg(long)]
     pub kibana_objects: Option<PathBuf>,
+    /// OpenSearch Dashboards URL: also import the saved objects under
+    /// --kibana-objects/opensearch-dashboards.
+    #[arg(long, env = "NETSENSOR_DASHBOARDS_URL")]
+    pub dashboards_url: Option<String>,
     /// Write a new least-privilege API key for the sensor to this file (mode 0600); needs
     /// security on.
     #[arg(long)]

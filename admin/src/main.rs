@@ -72,6 +72,8 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
     match &cli.command {
         // Checks its arguments before it connects, so a refusal needs no cluster.
         Command::DeleteByQuery(args) => dbq::run(args, cli).await?,
+        // Talks to Kibana (or reads a file), never to the cluster.
+        Command::KibanaExport(args) => kibana::run_export(args, cli).await?,
         command => {
             let ctx = connect::connect(&cli.connection, cli.json).await?;
             match command {
@@ -81,7 +83,7 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
                 Command::Archive(args) => archive::run(&ctx, args).await?,
                 Command::Watch(args) => watch::run(&ctx, args).await?,
                 Command::Report(args) => report::run(&ctx, args).await?,
-                Command::DeleteByQuery(_) => {}
+                Command::DeleteByQuery(_) | Command::KibanaExport(_) => {}
             }
         }
     }

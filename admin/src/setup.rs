@@ -13,6 +13,7 @@ use netsensor_elastic::templates::Scope;
 use crate::cli::{ConnectionArgs, SetupArgs};
 use crate::connect::{cluster_config, Ctx};
 use crate::error::{AdminError, Result};
+use crate::kibana::Flavor;
 
 /// Where the saved objects live when not given: installed, else in a checkout.
 fn default_kibana_objects() -> PathBuf {
@@ -86,37 +87,49 @@ pub async fn run(ctx: &Ctx, args: &SetupArgs, connection: &ConnectionArgs) -> Re
         }
     }
 
-    if let Some(url) = &args.kibana_url {
-        let dir = args
-            .kibana_objects
-            .clone()
-            .unwrap_or_else(default_kibana_objects);
-        if dir.is_dir() {
-            let files = crate::kibana::ndjson_files(&dir)?;
-            let config = cluster_config(connection)?;
-            let results = crate::kibana::import(url, &config, &files).await?;
-            let failed: usize = results.iter().map(|r| r.errors.len()).sum();
+    let dir = args
+        .kibana_objects
+        .clone()
+        .unwrap_or_else(default_kibana_objects);
+    let targets = [
+        (&args.kibana_url, Flavor::Kibana, dir.clone(), "kibana"),
+        (
+            &args.dashboards_url,
+            Flavor::OpenSearchDashboards,
+            dir.join(crate::kibana::OSD_DIR),
+            "dashboards",
+        ),
+    ];
+    for (url, flavor, dir, key) in targets {
+        let Some(url) = url else { continue };
+        if !dir.is_dir() {
             if !ctx.json {
-                for r in &results {
-                    println!(
-                        "kibana: imported {} objects from {} ({} errors)",
-                        r.success_count,
-                        r.file,
-                        r.errors.len()
-                    );
-                }
+                println!(
+                    "{key}: no saved objects directory at {}; nothing imported",
+                    dir.display()
+                );
             }
-            out["kibana"] = json!(results);
-            if failed > 0 {
-                return Err(AdminError::Failed(format!(
-                    "Kibana rejected {failed} saved objects; see the errors above"
-                )));
+            continue;
+        }
+        let files = crate::kibana::ndjson_files(&dir)?;
+        let config = cluster_config(connection)?;
+        let results = crate::kibana::import(url, flavor, &config, &files).await?;
+        let failed: usize = results.iter().map(|r| r.errors.len()).sum();
+        if !ctx.json {
+            for r in &results {
+                println!(
+                    "{key}: imported {} objects from {} ({} errors)",
+                    r.success_count,
+                    r.file,
+                    r.errors.len()
+                );
             }
-        } else if !ctx.json {
-            println!(
-                "kibana: no saved objects directory at {}; nothing imported",
-                dir.display()
-            );
+        }
+        out[key] = json!(results);
+        if failed > 0 {
+            return Err(AdminError::Failed(format!(
+                "{key}: {failed} saved objects were rejected; see the errors above"
+            )));
         }
     }
     if ctx.json {
