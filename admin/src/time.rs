@@ -7,9 +7,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use netsensor_schema::Timestamp;
-
-const NANOS_PER_SEC: i64 = 1_000_000_000;
+pub use netsensor_schema::time::{format_rfc3339, parse_rfc3339};
 
 /// The current time in nanoseconds since the epoch.
 pub fn now_ns() -> i64 {
@@ -72,12 +70,6 @@ pub fn duration_ns(d: Duration) -> i64 {
     i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
 }
 
-/// RFC 3339 with nine fractional digits, UTC: what `date_nanos` stores without loss.
-pub fn format_rfc3339(ns: i64) -> String {
-    let mut buf = [0u8; 30];
-    Timestamp(ns).format(&mut buf).to_owned()
-}
-
 /// A compact, sortable, file-name-safe form: `20240501T120000Z`, with the fraction
 /// (trailing zeros trimmed) only when there is one: `20240501T120000.5Z`.
 pub fn format_compact(ns: i64) -> String {
@@ -112,111 +104,11 @@ pub fn format_age(d: Duration) -> String {
     }
 }
 
-/// Parses an RFC 3339 date-time (`T` or space, any fraction up to nanoseconds, `Z` or
-/// `±HH:MM`) into nanoseconds since the epoch.
-pub fn parse_rfc3339(text: &str) -> Option<i64> {
-    let b = text.as_bytes();
-    if b.len() < 20 {
-        return None;
-    }
-    let year = digits(b, 0, 4)?;
-    let month = digits(b, 5, 2)?;
-    let day = digits(b, 8, 2)?;
-    let hour = digits(b, 11, 2)?;
-    let minute = digits(b, 14, 2)?;
-    let second = digits(b, 17, 2)?;
-    let separators_ok = b.get(4) == Some(&b'-')
-        && b.get(7) == Some(&b'-')
-        && matches!(b.get(10), Some(b'T' | b't' | b' '))
-        && b.get(13) == Some(&b':')
-        && b.get(16) == Some(&b':');
-    if !separators_ok
-        || !(1..=12).contains(&month)
-        || day < 1
-        || day > days_in_month(year, month)
-        || hour > 23
-        || minute > 59
-        || second > 60
-    {
-        return None;
-    }
-    let mut at = 19;
-    let mut nanos: i64 = 0;
-    if b.get(at) == Some(&b'.') {
-        at += 1;
-        let start = at;
-        while let Some(d) = b.get(at).filter(|c| c.is_ascii_digit()) {
-            if at - start < 9 {
-                nanos = nanos * 10 + i64::from(d - b'0');
-            }
-            at += 1;
-        }
-        let count = at - start;
-        if count == 0 {
-            return None;
-        }
-        for _ in count..9 {
-            nanos *= 10;
-        }
-    }
-    let offset_secs = match b.get(at..)? {
-        [b'Z' | b'z'] => 0,
-        [sign @ (b'+' | b'-'), rest @ ..] if rest.len() == 5 && rest.get(2) == Some(&b':') => {
-            let hours = digits(rest, 0, 2)?;
-            let minutes = digits(rest, 3, 2)?;
-            if hours > 23 || minutes > 59 {
-                return None;
-            }
-            let secs = hours * 3600 + minutes * 60;
-            if *sign == b'-' {
-                -secs
-            } else {
-                secs
-            }
-        }
-        _ => return None,
-    };
-    let days = days_from_civil(year, month, day);
-    let secs = days * 86_400 + hour * 3600 + minute * 60 + second - offset_secs;
-    secs.checked_mul(NANOS_PER_SEC)?.checked_add(nanos)
-}
-
-fn digits(b: &[u8], at: usize, len: usize) -> Option<i64> {
-    let mut value = 0i64;
-    for c in b.get(at..at + len)? {
-        if !c.is_ascii_digit() {
-            return None;
-        }
-        value = value * 10 + i64::from(c - b'0');
-    }
-    Some(value)
-}
-
-fn days_in_month(year: i64, month: i64) -> i64 {
-    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-    match month {
-        2 if leap => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    const NANOS_PER_SEC: i64 = 1_000_000_000;
     const DAY: i64 = 86_400 * NANOS_PER_SEC;
 
     #[test]

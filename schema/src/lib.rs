@@ -25,6 +25,7 @@
 
 mod fields;
 mod packet;
+pub mod time;
 mod values;
 
 pub use fields::{fields_for, EsType, Field, RecordKind, FIELDS};

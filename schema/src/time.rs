@@ -1,11 +1,11 @@
 //! RFC 3339 timestamps to and from nanoseconds since the epoch.
 //!
-//! The store keeps times as integer nanoseconds (cheap to compare and index); records carry
-//! them as RFC 3339 text, and `--time START,END` accepts them too. This parser covers what
-//! RFC 3339 allows (`T` or space, any fraction up to nanoseconds, `Z` or `±HH:MM`) without
-//! pulling in a date crate.
+//! Records carry times as RFC 3339 text ([`Timestamp`]); the sensor's store and the admin
+//! tool keep them as integer nanoseconds (cheap to compare and index) and accept them on
+//! the command line. This parser covers what RFC 3339 allows (`T` or space, any fraction
+//! up to nanoseconds, `Z` or `±HH:MM`) without pulling in a date crate.
 
-use netsensor_schema::Timestamp;
+use crate::values::Timestamp;
 
 const NANOS_PER_SEC: i64 = 1_000_000_000;
 

@@ -24,7 +24,6 @@ pub mod http;
 pub mod query;
 #[cfg(test)]
 mod tests;
-mod time;
 
 use std::borrow::Cow;
 use std::fmt;
@@ -40,7 +39,7 @@ use serde::Deserialize;
 
 use super::Output;
 
-pub use time::{format_rfc3339, parse_rfc3339};
+pub use netsensor_schema::time::{format_rfc3339, parse_rfc3339};
 
 /// The schema, applied (idempotently) at every open.
 const SCHEMA_SQL: &str = include_str!("schema.sql");
