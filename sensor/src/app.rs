@@ -318,7 +318,7 @@ fn replay_with(
         queue_batches: config.pipeline.queue_batches,
     };
     let report = pipeline::run_replay(replay, processor, queue, stop_flag()?, progress);
-    finish(report)
+    finish(report, true)
 }
 
 fn progress_bar(files: &[PathBuf]) -> indicatif::ProgressBar {
@@ -332,7 +332,10 @@ fn progress_bar(files: &[PathBuf]) -> indicatif::ProgressBar {
     bar
 }
 
-fn finish(report: RunReport) -> Result<ExitCode> {
+/// Logs the run's figures and picks the exit code. With `lost_fails` (replay), records an
+/// output lost make the run fail (exit 3); a live run that was told to stop still exits 0
+/// (a supervisor must not restart it for that), and its metrics carry the losses.
+fn finish(report: RunReport, lost_fails: bool) -> Result<ExitCode> {
     let rate = report.packets as f64 / report.elapsed_secs.max(1e-9);
     info!(
         packets = report.packets,
@@ -350,6 +353,14 @@ fn finish(report: RunReport) -> Result<ExitCode> {
     if !report.file_errors.is_empty() || !report.capture_errors.is_empty() {
         // Not 0: a supervisor (systemd Restart=on-failure) must see the capture died.
         return Ok(ExitCode::from(2));
+    }
+    if report.records_lost > 0 {
+        let lost = report.records_lost;
+        warn!(records = lost, "Records were not delivered: dropped (spool full) or rejected (see the dead-letter file); netsensor_output_records_total counts them.");
+        if lost_fails {
+            eprintln!("netsensor: {lost} record(s) were not delivered (dropped or rejected)");
+            return Ok(ExitCode::from(3));
+        }
     }
     if report.output_errors > 0 {
         return Ok(ExitCode::from(3));
@@ -409,7 +420,7 @@ fn run_live(args: RunArgs) -> Result<ExitCode> {
         queue_batches: config.pipeline.queue_batches,
     };
     let report = pipeline::run_live(captures, processor, queue, stop_flag()?);
-    finish(report)
+    finish(report, false)
 }
 
 /// `netsensor run` without a configuration: every default (flows and rollups into the

@@ -56,6 +56,8 @@ pub struct RunReport {
     pub capture_errors: Vec<String>,
     /// Errors from outputs.
     pub output_errors: u64,
+    /// Records the outputs lost (dropped or rejected), as they report at close.
+    pub records_lost: u64,
     /// Traffic summary, when asked for.
     pub summary: Option<Summary>,
     /// Wall-clock time of the run.
@@ -436,6 +438,15 @@ impl Processor {
     pub fn finish(mut self, reason: EndReason, started: Instant) -> RunReport {
         self.flush_open(reason);
         self.flush();
+        for (output, _) in &mut self.outputs {
+            match output.close() {
+                Ok(lost) => self.report.records_lost += lost,
+                Err(err) => {
+                    warn!(output = output.name(), error = %err, "Output close failed.");
+                    self.report.output_errors += 1;
+                }
+            }
+        }
         self.report.elapsed_secs = started.elapsed().as_secs_f64();
         self.report
     }

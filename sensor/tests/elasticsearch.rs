@@ -607,6 +607,15 @@ fn partial_failure(engine: Engine) {
         0,
         "rejections are not retried"
     );
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "a replay that lost records says so in its exit code: {log}"
+    );
+    assert!(
+        log.contains(&format!("{} record(s) were not delivered", rejected.len())),
+        "{log}"
+    );
 }
 
 #[test]

@@ -32,4 +32,12 @@ pub trait Output: Send {
     fn reports_itself(&self) -> bool {
         false
     }
+
+    /// Ends the output at the end of a run: delivers what it holds (or keeps it in its
+    /// spool for the next start) and returns how many records it lost over its life
+    /// (dropped or rejected; its metrics count them too), so a replay can say so in its
+    /// exit code.
+    fn close(&mut self) -> io::Result<u64> {
+        self.flush().map(|()| 0)
+    }
 }

@@ -382,22 +382,32 @@ impl Output for ElasticsearchOutput {
         let mut spool = self.shared.spool();
         spool.flush().map_err(io::Error::other)
     }
+
+    fn close(&mut self) -> io::Result<u64> {
+        self.shut_down()
+    }
 }
 
-impl Drop for ElasticsearchOutput {
-    fn drop(&mut self) {
+impl ElasticsearchOutput {
+    /// Stops the delivery thread (which delivers or spools what is in memory first),
+    /// fsyncs the spool and logs the output's totals. Runs once: on `close` or on drop.
+    fn shut_down(&mut self) -> io::Result<u64> {
+        let Some(thread) = self.thread.take() else {
+            return Ok(0);
+        };
         self.shared.closing.store(true, Ordering::Relaxed);
         self.shared.wake.notify_one();
-        if let Some(thread) = self.thread.take() {
-            if thread.join().is_err() {
-                error!(
-                    output = NAME,
-                    "The delivery thread panicked; records in memory were lost."
-                );
-            }
+        let mut lost = 0;
+        if thread.join().is_err() {
+            error!(
+                output = NAME,
+                "The delivery thread panicked; records in memory were lost."
+            );
+            lost += 1;
         }
         let mut spool = self.shared.spool();
-        if let Err(err) = spool.flush() {
+        let flushed = spool.flush();
+        if let Err(err) = &flushed {
             error!(output = NAME, error = %err, "Cannot fsync the spool.");
         }
         let m = &self.shared.metrics;
@@ -416,6 +426,14 @@ impl Drop for ElasticsearchOutput {
             warn!(output = NAME, bytes = spool.bytes(), dir = %spool.settings().dir.display(),
                 "Records are left in the spool; the next start sends them.");
         }
+        flushed.map_err(io::Error::other)?;
+        Ok(lost + m.dead_lettered.get() + m.records.dropped.get())
+    }
+}
+
+impl Drop for ElasticsearchOutput {
+    fn drop(&mut self) {
+        let _ = self.shut_down();
     }
 }
 
