@@ -221,7 +221,10 @@ impl Proof {
         for (name, agg) in self.buckets.iter().rev() {
             let mut agg = agg.clone();
             complete(&mut agg, ranges);
-            if !inner.is_empty() {
+            // A bucket agg may carry its own sub-aggs already (the metric it is ordered by).
+            if let Some(Value::Object(own)) = agg.get_mut("aggs") {
+                own.extend(inner);
+            } else if !inner.is_empty() {
                 agg["aggs"] = Value::Object(inner);
             }
             inner = Map::new();
@@ -423,30 +426,41 @@ pub fn lens_proof(saved: &Saved, views: &HashMap<String, String>) -> Proof {
         let params = &column["params"];
         if column["isBucketed"] == true {
             let agg = match op {
+                // Empty rows (a zero for every interval) are what moving_fn needs too.
                 "date_histogram" => {
                     let interval = params["interval"].as_str().unwrap_or("auto");
-                    let min_doc_count = 1;
                     json!({"date_histogram": {"field": field, "fixed_interval": interval,
-                                              "min_doc_count": min_doc_count}})
+                                              "min_doc_count": min_doc_count(params)}})
                 }
                 "terms" => {
                     let mut terms = json!({"field": field, "size": params["size"]});
                     let by = &params["orderBy"];
                     let direction = params["orderDirection"].as_str().unwrap_or("desc");
+                    let mut own = None;
                     terms["order"] = match by["type"].as_str() {
                         Some("column") => {
                             let target = by["columnId"].as_str().unwrap();
-                            let key = if is_count(target) { "_count" } else { target };
-                            json!({ key: direction })
+                            if is_count(target) {
+                                json!({"_count": direction})
+                            } else {
+                                // Kibana orders by a copy of the metric inside the terms.
+                                let name = format!("{id}-orderAgg");
+                                own = Some(json!({ &name: metric_agg(&columns[target]) }));
+                                json!({ name: direction })
+                            }
                         }
                         _ => json!({"_key": "asc"}),
                     };
-                    json!({ "terms": terms })
+                    let mut agg = json!({ "terms": terms });
+                    if let Some(own) = own {
+                        agg["aggs"] = own;
+                    }
+                    agg
                 }
                 "range" if params["type"] == "histogram" => {
                     proof.needs_range.push(field.to_owned());
                     json!({"histogram": {"field": field, "_max_bars": params["maxBars"],
-                                         "min_doc_count": 1}})
+                                         "min_doc_count": min_doc_count(params)}})
                 }
                 other => panic!("{}: bucket operation {other} not translated", saved.at()),
             };
@@ -454,11 +468,7 @@ pub fn lens_proof(saved: &Saved, views: &HashMap<String, String>) -> Proof {
         } else {
             let agg = match op {
                 "count" => None,
-                "sum" => Some(json!({"sum": {"field": field}})),
-                "average" => Some(json!({"avg": {"field": field}})),
-                "min" => Some(json!({"min": {"field": field}})),
-                "max" => Some(json!({"max": {"field": field}})),
-                "unique_count" => Some(json!({"cardinality": {"field": field}})),
+                "sum" | "average" | "min" | "max" | "unique_count" => Some(metric_agg(column)),
                 "moving_average" => {
                     let of = column["references"][0].as_str().unwrap();
                     let path = if is_count(of) { "_count" } else { of };
@@ -476,6 +486,29 @@ pub fn lens_proof(saved: &Saved, views: &HashMap<String, String>) -> Proof {
         }
     }
     proof
+}
+
+/// Lens asks for empty buckets when a histogram column includes empty rows.
+fn min_doc_count(params: &Value) -> u64 {
+    if params["includeEmptyRows"] == true {
+        0
+    } else {
+        1
+    }
+}
+
+/// The aggregation of a Lens metric column on a field.
+fn metric_agg(column: &Value) -> Value {
+    let field = column["sourceField"].as_str().unwrap_or_default();
+    let kind = match column["operationType"].as_str().unwrap_or_default() {
+        "sum" => "sum",
+        "average" => "avg",
+        "min" => "min",
+        "max" => "max",
+        "unique_count" => "cardinality",
+        other => panic!("metric operation {other} not translated"),
+    };
+    json!({ kind: {"field": field} })
 }
 
 /// The request of a classic (OpenSearch Dashboards) visualization, from its `visState`:
@@ -526,17 +559,24 @@ pub fn classic_proof(saved: &Saved, views: &HashMap<String, String>) -> Proof {
             "terms" => {
                 let order_by = p["orderBy"].as_str().unwrap_or("_key");
                 let direction = p["order"].as_str().unwrap_or("desc");
-                let is_count = vis["aggs"]
+                let metric = vis["aggs"]
                     .as_array()
                     .unwrap()
                     .iter()
-                    .any(|m| m["id"] == order_by && m["type"] == "count");
-                let key = if is_count { "_count" } else { order_by };
-                proof.buckets.push((
-                    id,
-                    json!({"terms": {"field": field, "size": p["size"],
-                                     "order": { key: direction }}}),
-                ));
+                    .find(|m| m["id"] == order_by && m["schema"] == "metric");
+                let mut agg = json!({"terms": {"field": field, "size": p["size"]}});
+                match metric {
+                    Some(m) if m["type"] != "count" => {
+                        // The terms carry a copy of the metric they are ordered by.
+                        let kind = m["type"].as_str().unwrap();
+                        agg["terms"]["order"] = json!({ order_by: direction });
+                        agg["aggs"] =
+                            json!({ order_by: { kind: {"field": m["params"]["field"]} } });
+                    }
+                    Some(_) => agg["terms"]["order"] = json!({"_count": direction}),
+                    None => agg["terms"]["order"] = json!({"_key": "asc"}),
+                }
+                proof.buckets.push((id, agg));
             }
             "histogram" => proof.buckets.push((
                 id,
