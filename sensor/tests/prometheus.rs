@@ -93,12 +93,23 @@ fn encode(value: &str) -> String {
 
 /// A sensor replaying the fixture with timing, serving /metrics on a free loopback port.
 fn start_sensor(dir: &Path) -> (Guard, SocketAddr) {
+    start_sensor_with(dir, "")
+}
+
+/// A replay serving /metrics, writing packet records to a file in `dir`, with `outputs`
+/// (YAML lines under `outputs:`) besides.
+fn start_sensor_with(dir: &Path, outputs: &str) -> (Guard, SocketAddr) {
     let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let config = dir.join("netsensor.yaml");
     std::fs::write(
         &config,
         format!(
-            "sensor: {{ name: prom-test }}\nlisteners:\n  metrics: {{ address: \"{addr}\" }}\n"
+            "sensor: {{ name: prom-test, data_directory: {} }}\n\
+             listeners:\n  metrics: {{ address: \"{addr}\" }}\n\
+             records: [packet]\n\
+             outputs:\n  file: {{ path: {} }}\n{outputs}",
+            dir.display(),
+            dir.join("records.ndjson").display()
         ),
     )
     .unwrap();
@@ -110,8 +121,6 @@ fn start_sensor(dir: &Path) -> (Guard, SocketAddr) {
         .arg("--no-progress")
         .arg("--config")
         .arg(&config)
-        .arg("--out")
-        .arg(dir.join("records.ndjson"))
         .arg(common::repo().join("dev/fixtures/pcaps/ics-modbus.pcap"))
         .env_remove("NETSENSOR_CONFIG")
         .stdin(Stdio::null())
@@ -285,7 +294,12 @@ fn every_metric_in_the_alert_rules_is_exported() {
         .collect();
     assert!(!exprs.is_empty(), "no rules in alerts.yml");
     let dir = tempfile::tempdir().unwrap();
-    let (_sensor, addr) = start_sensor(dir.path());
+    // A network output too (to a closed port: it spools), so its metrics are on the page.
+    let elasticsearch = format!(
+        "  elasticsearch: {{ enabled: true, urls: [\"http://127.0.0.1:{}\"] }}\n",
+        free_port()
+    );
+    let (_sensor, addr) = start_sensor_with(dir.path(), &elasticsearch);
     let page = metrics_page(addr);
     let exported = series(&page);
     let mut used = 0;
