@@ -25,6 +25,7 @@
 
 mod fields;
 mod packet;
+pub mod samples;
 pub mod time;
 mod values;
 

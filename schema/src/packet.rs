@@ -781,140 +781,6 @@ mod tests {
         }
     }
 
-    /// A record with every optional part populated.
-    fn full_record<'a>(
-        answers: &'a [DnsAnswerSpan],
-        resolved: &'a [IpAddr],
-        text: &'a str,
-    ) -> PacketRecord<'a> {
-        let ip_a: IpAddr = "192.0.2.1".parse().unwrap();
-        let ip_b: IpAddr = "198.51.100.7".parse().unwrap();
-        let geo = Geo {
-            country_iso_code: Some("DE"),
-            country_name: Some("Germany"),
-            continent_name: Some("Europe"),
-            city_name: Some("Berlin"),
-            location: Some(GeoPoint {
-                lat: 52.5,
-                lon: 13.4,
-            }),
-        };
-        let asn = AutonomousSystem {
-            number: Some(64500),
-            organization: Some(Organization { name: "Example" }),
-        };
-        let endpoint = |ip| Endpoint {
-            ip: Some(ip),
-            port: Some(443),
-            mac: Some(Mac([1, 2, 3, 4, 5, 6])),
-            bytes: None,
-            packets: None,
-            geo: Some(geo),
-            as_: Some(asn),
-        };
-        PacketRecord {
-            timestamp: Timestamp(1),
-            event: Event::packet(EventId(7)),
-            observer: Observer {
-                name: "s",
-                hostname: "h",
-                type_: "sensor",
-                product: "netsensor",
-                version: "0",
-                ingress: Some(Ingress {
-                    interface: Interface { name: "eth0" },
-                }),
-            },
-            network: Network {
-                type_: Some("ipv4"),
-                transport: Some("tcp"),
-                iana_number: Some(KeywordNumber(6)),
-                protocol: Some("tls"),
-                direction: "ingress",
-                bytes: 60,
-                packets: 1,
-                community_id: Some(CommunityId([b'x'; 30])),
-                vlan: Some(Vlan {
-                    id: KeywordNumber(10),
-                }),
-                inner: Some(InnerVlan {
-                    vlan: Vlan {
-                        id: KeywordNumber(20),
-                    },
-                }),
-            },
-            source: endpoint(ip_a),
-            destination: endpoint(ip_b),
-            related: Related {
-                ip: [ip_a, ip_b].into_iter().collect(),
-            },
-            dns: Some(Dns {
-                id: 1,
-                type_: "answer",
-                op_code: "QUERY",
-                response_code: Some("NOERROR"),
-                header_flags: ["RD"].into_iter().collect(),
-                question: Some(DnsQuestion {
-                    name: "a.example.com",
-                    type_: "A",
-                    class: "IN",
-                    registered_domain: Some("example.com"),
-                }),
-                answers: DnsAnswers {
-                    text,
-                    items: answers,
-                },
-                resolved_ip: resolved,
-            }),
-            tls: Some(Tls {
-                version: Some("1.3"),
-                version_protocol: "tls",
-                client: TlsClient {
-                    server_name: Some("example.com"),
-                    ja3: Some("abc"),
-                },
-            }),
-            http: Some(Http {
-                request: Some(HttpRequest { method: "GET" }),
-                response: Some(HttpResponse { status_code: 200 }),
-                version: Some("1.1"),
-            }),
-            url: Some(Url {
-                original: "/",
-                domain: Some("example.com"),
-            }),
-            user_agent: Some(UserAgent { original: "curl" }),
-            netsensor: Netsensor {
-                service: Some("https"),
-                source: Some(SideService { service: "https" }),
-                destination: Some(SideService { service: "https" }),
-                vlan: Some(VlanIds {
-                    ids: [KeywordNumber(10)].into_iter().collect(),
-                }),
-                ip: Some(IpDetails {
-                    id: Some(1),
-                    header_length: Some(20),
-                    df: Some(true),
-                    flow_label: Some(0),
-                    ..IpDetails::default()
-                }),
-                tcp: Some(TcpDetails {
-                    flags: ["SYN"].into_iter().collect(),
-                    mss: Some(1460),
-                    window_scale: Some(7),
-                    options: "M1460",
-                    ..TcpDetails::default()
-                }),
-                udp: Some(UdpDetails { length: 8 }),
-                icmp: Some(IcmpDetails { type_: 8, code: 0 }),
-                packet: Some(PacketDetails::default()),
-                os: Some(OsGuess { name: "Linux" }),
-                insecure: true,
-                flow: None,
-            },
-        }
-    }
-
     /// Asserts that the serialized `record` has exactly the fields the table gives `kind`.
     fn assert_matches_table(kind: RecordKind, value: &serde_json::Value) {
         let mut serialized = BTreeSet::new();
@@ -943,7 +809,7 @@ mod tests {
             data: 16..25,
         }];
         let resolved: [IpAddr; 1] = ["192.0.2.9".parse().unwrap()];
-        let record = full_record(&answers, &resolved, text);
+        let record = crate::samples::packet(&answers, &resolved, text);
         let value = serde_json::to_value(&record).unwrap();
         assert_matches_table(RecordKind::Packet, &value);
         assert_eq!(value["dns"]["answers"][0]["data"], "192.0.2.9");
@@ -952,42 +818,7 @@ mod tests {
 
     #[test]
     fn flow_record_and_field_table_agree() {
-        let packet = full_record(&[], &[], "");
-        let with_volume = |endpoint: &Endpoint<'static>| Endpoint {
-            mac: None,
-            bytes: Some(100),
-            packets: Some(2),
-            ..endpoint.clone()
-        };
-        let record = FlowRecord {
-            timestamp: Timestamp(1),
-            event: Event::flow(EventId(1), Timestamp(1), Timestamp(5), true),
-            observer: Observer {
-                ingress: None,
-                ..packet.observer.clone()
-            },
-            network: packet.network.clone(),
-            source: with_volume(&packet.source),
-            destination: with_volume(&packet.destination),
-            related: packet.related.clone(),
-            netsensor: Netsensor {
-                service: Some("https"),
-                source: Some(SideService { service: "https" }),
-                destination: Some(SideService { service: "https" }),
-                vlan: packet.netsensor.vlan.clone(),
-                os: Some(OsGuess { name: "Linux" }),
-                insecure: true,
-                flow: Some(FlowDetails {
-                    state: "closed",
-                    last: true,
-                    start: Timestamp(1),
-                    sequence: 0,
-                    end_reason: "fin",
-                    tcp_flags: ["SYN", "FIN"].into_iter().collect(),
-                }),
-                ..Netsensor::default()
-            },
-        };
+        let record = crate::samples::flow(1, 1);
         let value = serde_json::to_value(&record).unwrap();
         assert_matches_table(RecordKind::Flow, &value);
         assert_eq!(value["event"]["type"][1], "end");
@@ -997,27 +828,7 @@ mod tests {
 
     #[test]
     fn rollup_record_and_field_table_agree() {
-        let packet = full_record(&[], &[], "");
-        let record = RollupRecord {
-            timestamp: Timestamp(0),
-            event: Event::rollup(EventId(2), Timestamp(0), Timestamp(10)),
-            observer: Observer {
-                ingress: None,
-                ..packet.observer.clone()
-            },
-            network: Volume {
-                bytes: 10,
-                packets: 1,
-            },
-            netsensor: RollupNetsensor {
-                rollup: RollupDetails {
-                    interval_ms: 10_000,
-                    dimension: "destination",
-                    key: "192.0.2.1",
-                    rank: Some(1),
-                },
-            },
-        };
+        let record = crate::samples::rollup(0, 2);
         let value = serde_json::to_value(&record).unwrap();
         assert_matches_table(RecordKind::Rollup, &value);
     }
