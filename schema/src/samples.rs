@@ -2,7 +2,7 @@
 //! the schema's own field-table check, the index-template mapping tests and the dashboard
 //! proofs all build on the same records instead of keeping copies.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use crate::*;
 
@@ -13,8 +13,8 @@ pub fn packet<'a>(
     resolved: &'a [IpAddr],
     text: &'a str,
 ) -> PacketRecord<'a> {
-    let ip_a: IpAddr = "192.0.2.1".parse().expect("a literal address");
-    let ip_b: IpAddr = "198.51.100.7".parse().expect("a literal address");
+    let ip_a = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
+    let ip_b = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 7));
     let geo = Geo {
         country_iso_code: Some("DE"),
         country_name: Some("Germany"),
