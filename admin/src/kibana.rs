@@ -113,7 +113,7 @@ pub async fn import(
             .body(multipart(name, &bytes))
             .send()
             .await
-            .map_err(|err| AdminError::Failed(format!("cannot reach {server} at {url}: {err}")))?;
+            .map_err(|err| send_error(server, url, &err))?;
         let status = response.status();
         let text = response.text().await.unwrap_or_default();
         if status.as_u16() == 401 || status.as_u16() == 403 {
@@ -162,7 +162,7 @@ pub async fn export(
         .body(body.to_string())
         .send()
         .await
-        .map_err(|err| AdminError::Failed(format!("cannot reach Kibana at {url}: {err}")))?;
+        .map_err(|err| send_error("Kibana", url, &err))?;
     let status = response.status();
     let text = response.text().await.map_err(|err| {
         AdminError::Failed(format!("Kibana's export answer was cut short: {err}"))
@@ -443,6 +443,26 @@ pub fn write_back(dir: &Path, objects: Vec<Value>) -> Result<Vec<Written>> {
         });
     }
     Ok(written)
+}
+
+/// A request that got no answer: unreachable (exit code 3) when no connection was made or
+/// it timed out, else a failure; the message carries the underlying cause.
+fn send_error(server: &str, url: &str, err: &reqwest::Error) -> AdminError {
+    let mut reason = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        reason.push_str(": ");
+        reason.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    if err.is_connect() || err.is_timeout() {
+        AdminError::Cluster(netsensor_elastic::Error::Unreachable {
+            url: format!("{server} at {url}"),
+            reason,
+        })
+    } else {
+        AdminError::Failed(format!("request to {server} at {url} failed: {reason}"))
+    }
 }
 
 /// A `multipart/form-data` body with one file field named `file`.
