@@ -15,6 +15,9 @@
 //! - [`setup`]: installs all of it, idempotently.
 //! - [`bulk`]: `_bulk` request bodies and item-level results.
 
+// Input-driven code never unwraps; tests may (clippy.toml allows it there).
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+
 pub mod bulk;
 pub mod capabilities;
 pub mod connection;
