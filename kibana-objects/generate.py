@@ -443,9 +443,9 @@ PANELS = [
          "flow", [("h", terms("related.ip", "Host", 30, "b", data_type="ip")), ("b", bytes_sum())],
          tagcloud("h", "b")),
     # DNS
-    lens("dns-top-domains", "Top queried domains", "DNS question names by queries and answers.",
-         "packet", [("q", terms("dns.question.name", "Domain", 15, "n")), ("n", count("Messages"))],
-         xy("bar_horizontal", "q", ["n"], legend=False)),
+    lens("dns-top-domains", "Top queried domains", "DNS question names by queries.",
+         "packet", [("q", terms("dns.question.name", "Domain", 15, "n")), ("n", count("Queries"))],
+         xy("bar_horizontal", "q", ["n"], legend=False), [phrase_filter("dns.type", "query")]),
     lens("dns-response-codes", "DNS response codes over time", "Answers over time per response code.",
          "packet", [("t", date_histogram()), ("r", terms("dns.response_code", "Response code", 10, "n")),
                     ("n", count("Answers"))], xy("bar_stacked", "t", ["n"], "r")),
