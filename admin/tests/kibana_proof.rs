@@ -214,6 +214,24 @@ async fn every_panel_shows_data(engine: Engine, painless: bool) {
         "{engine:?}: panels that would show nothing: {failures:#?}"
     );
 
+    // The check bites: the same table over a mapped field the captures never fill (no
+    // city database is installed) would show nothing, and is refused.
+    let mut blank = objects
+        .iter()
+        .find(|o| o.id() == "netsensor-lens-top-source-countries")
+        .expect("the top source countries table")
+        .clone();
+    let text = blank
+        .object
+        .to_string()
+        .replace("source.geo.country_name", "source.geo.city_name");
+    blank.object = serde_json::from_str(&text).unwrap();
+    let refused = prove(&fixture, &lens_proof(&blank, &views), &ranges).await;
+    assert!(
+        refused.as_ref().is_err_and(|e| e.contains("no buckets")),
+        "{engine:?}: an empty panel passed: {refused:?}"
+    );
+
     // Panels proven elsewhere are the ones docs/dashboards.md lists as such.
     let docs = std::fs::read_to_string(repo().join("docs/dashboards.md")).unwrap();
     for title in &skipped {
