@@ -34,8 +34,11 @@ pub const MANAGED_BY: &str = "netsensor";
 /// Priority of the index templates: above the built-in `logs-*-*` template (100).
 pub const PRIORITY: u64 = 200;
 
-/// Priority of namespace-scoped templates (see [`Scope::Namespace`]): above [`PRIORITY`],
-/// so they win over the cluster-wide ones for their namespace.
+/// Base priority of namespace-scoped templates (see [`Scope::Namespace`]): above
+/// [`PRIORITY`], so they win over the cluster-wide ones for their namespace. The prefix's
+/// length is added, so of two overlapping scopes (`perf` and `perf2`) the more specific
+/// wins, and the engines never see two overlapping templates of equal priority (which
+/// they refuse).
 pub const SCOPED_PRIORITY: u64 = 210;
 
 /// Name of the ingest pipeline.
@@ -55,7 +58,8 @@ pub enum Scope {
     #[default]
     All,
     /// Namespaces starting with this prefix only: `logs-netsensor.<kind>-<prefix>*`, names
-    /// suffixed with `-<prefix>`, priority [`SCOPED_PRIORITY`]. For a namespace that needs
+    /// suffixed with `-<prefix>`, priority [`SCOPED_PRIORITY`] plus the prefix's length
+    /// (the longest matching prefix wins). For a namespace that needs
     /// its own settings, and for tests that must not disturb the cluster-wide templates.
     Namespace(String),
 }
@@ -96,7 +100,7 @@ impl Scope {
     fn priority(&self) -> u64 {
         match self {
             Scope::All => PRIORITY,
-            Scope::Namespace(_) => SCOPED_PRIORITY,
+            Scope::Namespace(prefix) => SCOPED_PRIORITY + prefix.len() as u64,
         }
     }
 }
@@ -533,6 +537,10 @@ mod tests {
             scoped.mappings_component(RecordKind::Flow),
             "netsensor-flow-mappings-t42"
         );
+        // Overlapping scopes never tie: the longer prefix is more specific and wins.
+        let wider = Scope::Namespace("t4".into());
+        assert!(scoped.priority() > wider.priority());
+        assert!(wider.priority() > Scope::All.priority());
     }
 
     #[test]
