@@ -71,7 +71,16 @@ test:
 	@dev/stage deps $(MAKE) --no-print-directory deps
 	@dev/stage geo $(MAKE) --no-print-directory geo
 	@dev/stage lint $(MAKE) --no-print-directory lint
+	@dev/stage deploy-checks $(MAKE) --no-print-directory deploy-checks
 	@dev/stage test $(MAKE) --no-print-directory test-rust
+
+# Checks of the deployment bundle (Ansible, Helm, Terraform, packages): each part adds its
+# target to DEPLOY_CHECKS in its own dev/mk/*.mk file.
+DEPLOY_CHECKS :=
+-include dev/mk/*.mk
+.PHONY: deploy-checks
+deploy-checks: $(DEPLOY_CHECKS)
+	@echo "deployment checks: $(or $(DEPLOY_CHECKS),none yet)"
 
 test-rust:
 	$(CARGO) test --workspace --locked --no-fail-fast -- --test-threads=2
