@@ -16,7 +16,7 @@ use crate::capture::offline::PcapFile;
 use crate::capture::replay::Replay;
 use crate::capture::SourceInfo;
 use crate::cli::{
-    CheckConfigArgs, Cli, Command, CommonArgs, QueryArgs, RecordArg, ReplayArgs, RunArgs,
+    CheckConfigArgs, Cli, Command, CommonArgs, DatasetArgs, QueryArgs, RecordArg, ReplayArgs, RunArgs,
     SchemaArgs, SchemaFormat,
 };
 use crate::config::{self, Config};
@@ -40,7 +40,32 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Interfaces(args) => interfaces(args),
         Command::Query(args) => query(args),
         Command::Schema(args) => schema(args),
+        Command::Dataset(args) => dataset(args),
     }
+}
+
+/// `netsensor dataset`: prints the summary line; exits 3 when a capture file was damaged.
+fn dataset(args: DatasetArgs) -> Result<ExitCode> {
+    let settings = crate::dataset::Settings {
+        packets: args.packets,
+        allow_short: args.allow_short,
+        skip_gapped: args.skip_gapped,
+        single_file: args.single_file,
+        idle_timeout_ns: i64::try_from(args.idle_timeout.saturating_mul(1_000_000_000))
+            .unwrap_or(i64::MAX),
+        max_connections: args.max_connections,
+        ..Default::default()
+    };
+    let summary = crate::dataset::export(&args.files, &args.out, settings)?;
+    for error in &summary.read_errors {
+        eprintln!("netsensor: {error}");
+    }
+    eprintln!("{}", summary.line(&settings));
+    Ok(if summary.read_errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(3)
+    })
 }
 
 fn load_config(common: &CommonArgs) -> Result<Config> {

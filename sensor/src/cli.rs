@@ -31,6 +31,9 @@ pub enum Command {
     Query(QueryArgs),
     /// Print the record schema: the field table as Markdown or JSON.
     Schema(SchemaArgs),
+    /// Export machine-learning samples: the first N payload packets of each TCP
+    /// connection, anonymized, one raw-IP pcap per connection plus an index CSV.
+    Dataset(DatasetArgs),
 }
 
 /// Flags every subcommand accepts.
@@ -133,6 +136,35 @@ pub struct SchemaArgs {
     /// Common flags.
     #[command(flatten)]
     pub common: CommonArgs,
+}
+
+/// `netsensor dataset` (see docs/dataset.md).
+#[derive(Debug, Args)]
+pub struct DatasetArgs {
+    /// pcap or pcapng files, read in order as one capture.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Output directory (created; must be empty).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Payload packets per sample.
+    #[arg(long, default_value_t = 16, value_name = "N")]
+    pub packets: usize,
+    /// Also write connections with fewer than N payload packets.
+    #[arg(long)]
+    pub allow_short: bool,
+    /// Leave out connections with a gap (a segment the capture never saw).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub skip_gapped: bool,
+    /// One capture for all samples (samples.pcap) instead of one per connection.
+    #[arg(long)]
+    pub single_file: bool,
+    /// Seconds of silence after which a connection is written and freed.
+    #[arg(long, default_value_t = 120, value_name = "SECS")]
+    pub idle_timeout: u64,
+    /// Most connections held in memory; the least recently active are written first.
+    #[arg(long, default_value_t = 200_000, value_name = "N")]
+    pub max_connections: usize,
 }
 
 /// Formats of `netsensor schema`.

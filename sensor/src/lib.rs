@@ -20,6 +20,7 @@ pub mod app;
 pub mod capture;
 pub mod cli;
 pub mod config;
+pub mod dataset;
 pub mod decode;
 pub mod docs;
 pub mod enrich;
