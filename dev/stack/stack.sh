@@ -603,7 +603,16 @@ start_kafka() {
     -Djava.awt.headless=true -Dlog4j2.configurationFile="$dir/config/log4j2.properties" \
     -cp "$jars/*" kafka.Kafka "$dir/config/server.properties" \
     >"$dir/logs/console.log" 2>&1 </dev/null) &
-  echo $! >"$(pid_file "$engine")"
+  local pid=$!
+  echo "$pid" >"$(pid_file "$engine")"
+  # Until the subshell has exec'd the JVM, its command line is this script's, and
+  # wait_ready would take the broker for dead: wait for the exec (or the exit).
+  local _
+  for _ in $(seq 1 100); do
+    running_pid "$engine" >/dev/null && return 0
+    kill -0 "$pid" 2>/dev/null || return 0
+    sleep 0.05
+  done
 }
 
 # --- commands ------------------------------------------------------------------------------
