@@ -281,6 +281,38 @@ fn follow(path: &Path, streams: &[u64]) -> HashMap<u64, [String; 2]> {
     out
 }
 
+/// Writes the records of the pcap `files` (same header) into one capture; returns each
+/// file's record count, read from the record headers.
+fn concatenate(files: &[PathBuf], merged: &Path) -> Vec<usize> {
+    let mut out = Vec::new();
+    let mut counts = Vec::new();
+    for (i, file) in files.iter().enumerate() {
+        let bytes = std::fs::read(file).unwrap();
+        assert!(bytes.len() >= 24, "{}: no pcap header", file.display());
+        if i == 0 {
+            out.extend_from_slice(&bytes[..24]);
+        } else {
+            assert_eq!(bytes[..24], out[..24], "{}: another header", file.display());
+        }
+        let (mut at, mut count) = (24, 0);
+        while at < bytes.len() {
+            let len = u32::from_le_bytes(bytes[at + 8..at + 12].try_into().unwrap()) as usize;
+            at += 16 + len;
+            count += 1;
+        }
+        assert_eq!(
+            at,
+            bytes.len(),
+            "{}: records end at the file's end",
+            file.display()
+        );
+        out.extend_from_slice(&bytes[24..]);
+        counts.push(count);
+    }
+    std::fs::write(merged, out).unwrap();
+    counts
+}
+
 /// The checks every sample file must pass: N packets, good checksums, zero addresses and
 /// ports.
 fn check_anonymized(path: &Path, packets: &[SamplePacket], n: usize) {
@@ -347,6 +379,16 @@ fn check_fixture(name: &str, n: usize, min_samples: usize) {
     }
     let ids: Vec<u64> = matched.keys().copied().collect();
     let reassembled = follow(&path, &ids);
+    // One tshark run over all sample files, concatenated (tshark starts slowly).
+    let files: Vec<PathBuf> = rows.iter().map(|row| out.join(&row.file)).collect();
+    let merged = dir.path().join("merged.pcap");
+    let counts = concatenate(&files, &merged);
+    let mut all = read_sample(&merged).into_iter();
+    let mut per_file: HashMap<String, Vec<SamplePacket>> = HashMap::new();
+    for (row, count) in rows.iter().zip(counts) {
+        per_file.insert(row.id.clone(), all.by_ref().take(count).collect());
+    }
+    assert!(all.next().is_none());
     for (&stream_id, row) in &matched {
         let stream = &streams[&stream_id];
         let what = format!("{name} stream {stream_id} (sample {})", row.id);
@@ -357,8 +399,8 @@ fn check_fixture(name: &str, n: usize, min_samples: usize) {
         if let Some(port) = stream.syn_port {
             assert_eq!(row.server_port, port, "{what}: server port");
         }
-        let packets = read_sample(&out.join(&row.file));
-        check_anonymized(&out.join(&row.file), &packets, n);
+        let packets = &per_file[&row.id];
+        check_anonymized(&out.join(&row.file), packets, n);
         // Each packet is an original payload frame of this connection.
         let originals: Vec<&Original> = packets
             .iter()
