@@ -16,8 +16,8 @@ use crate::capture::offline::PcapFile;
 use crate::capture::replay::Replay;
 use crate::capture::SourceInfo;
 use crate::cli::{
-    CheckConfigArgs, Cli, Command, CommonArgs, DatasetArgs, QueryArgs, RecordArg, ReplayArgs, RunArgs,
-    SchemaArgs, SchemaFormat,
+    CheckConfigArgs, Cli, Command, CommonArgs, DatasetArgs, QueryArgs, RecordArg, ReplayArgs,
+    RunArgs, SchemaArgs, SchemaFormat,
 };
 use crate::config::{self, Config};
 use crate::enrich::{Enricher, GeoIp, GeoPaths, Pseudonymizer};
