@@ -146,6 +146,18 @@ running_pid() {
   echo "$pid"
 }
 
+# Until the subshell started in the background has exec'd the JVM (through setpriv), its
+# command line is this script's, and wait_ready would take the engine for dead: wait for
+# the exec, or for the subshell to exit. On a loaded machine the exec can take seconds.
+await_exec() {
+  local engine=$1 pid=$2 _
+  for _ in $(seq 1 600); do
+    running_pid "$engine" >/dev/null && return 0
+    kill -0 "$pid" 2>/dev/null || return 0
+    sleep 0.05
+  done
+}
+
 # Pids listening on ENGINE's HTTP or transport port that were started from its directory
 # (stale instances whose pid file is gone).
 orphan_pids() {
@@ -496,6 +508,7 @@ start_os() {
     "$dir" "$(http_port "$engine")" "$(transport_port "$engine")" \
     >"$dir/logs/console.log" 2>&1 </dev/null) &
   echo $! >"$(pid_file "$engine")"
+  await_exec "$engine" $!
 }
 
 # --- Kafka ---------------------------------------------------------------------------------
@@ -603,16 +616,8 @@ start_kafka() {
     -Djava.awt.headless=true -Dlog4j2.configurationFile="$dir/config/log4j2.properties" \
     -cp "$jars/*" kafka.Kafka "$dir/config/server.properties" \
     >"$dir/logs/console.log" 2>&1 </dev/null) &
-  local pid=$!
-  echo "$pid" >"$(pid_file "$engine")"
-  # Until the subshell has exec'd the JVM, its command line is this script's, and
-  # wait_ready would take the broker for dead: wait for the exec (or the exit).
-  local _
-  for _ in $(seq 1 100); do
-    running_pid "$engine" >/dev/null && return 0
-    kill -0 "$pid" 2>/dev/null || return 0
-    sleep 0.05
-  done
+  echo $! >"$(pid_file "$engine")"
+  await_exec "$engine" $!
 }
 
 # --- commands ------------------------------------------------------------------------------
