@@ -3,6 +3,8 @@
 //! and the sensor's Filebeat output is tested against real TCP listeners and a file reader
 //! of the test's own that check the NDJSON framing.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
@@ -640,7 +642,7 @@ fn filebeat_yml_uses_our_templates_ids_and_schema_fields() {
     assert_eq!(types, ["tcp", "filestream", "kafka"]);
     for input in inputs {
         let kind = yaml(input, "type").as_str().unwrap();
-        // Every input decodes the JSON record to the root with event.id as @metadata._id.
+        // Every input lifts the JSON record to the event's root.
         let decoders: Vec<&serde_yaml_ng::Value> = if kind == "filestream" {
             yaml(input, "parsers")
                 .as_sequence()
@@ -658,33 +660,42 @@ fn filebeat_yml_uses_our_templates_ids_and_schema_fields() {
         };
         assert_eq!(decoders.len(), 1, "{kind}");
         let decoder = decoders[0];
-        assert_eq!(
-            yaml(decoder, "document_id").as_str(),
-            Some("event.id"),
-            "{kind}"
-        );
         assert_eq!(yaml(decoder, "target").as_str(), Some(""), "{kind}");
-        assert!(in_schema("event.id"));
+        // Their document_id option would remove event.id from the record.
+        assert!(decoder.get("document_id").is_none(), "{kind}");
         assert!(yaml(input, "id")
             .as_str()
             .unwrap()
             .starts_with("netsensor-"));
     }
     let kafka = &inputs[2];
-    let topics: Vec<&str> = yaml(kafka, "topics")
+    let topics: Vec<String> = yaml(kafka, "topics")
         .as_sequence()
         .unwrap()
         .iter()
-        .map(|topic| topic.as_str().unwrap())
+        .map(|topic| {
+            topic
+                .as_str()
+                .unwrap()
+                .replace("${NETSENSOR_KAFKA_TOPIC_PREFIX:netsensor}", "netsensor")
+        })
         .collect();
     assert_eq!(
         topics,
         ["netsensor-packet", "netsensor-flow", "netsensor-rollup"]
     );
 
-    // Dropped fields are Beats' transport metadata, not part of any record.
+    // event.id becomes @metadata._id (the real run below checks it happens).
     let processors = yaml(&config, "processors").as_sequence().unwrap();
-    let dropped = yaml(yaml(&processors[0], "drop_fields"), "fields")
+    let script = yaml(yaml(&processors[0], "script"), "source")
+        .as_str()
+        .unwrap();
+    assert!(script.contains("event.Get(\"event.id\")"), "{script}");
+    assert!(script.contains("event.Put(\"@metadata._id\""), "{script}");
+    assert!(in_schema("event.id"));
+
+    // Dropped fields are Beats' transport metadata, not part of any record.
+    let dropped = yaml(yaml(&processors[1], "drop_fields"), "fields")
         .as_sequence()
         .unwrap();
     for field in dropped {
@@ -697,4 +708,383 @@ fn filebeat_yml_uses_our_templates_ids_and_schema_fields() {
     let index = yaml(output, "index").as_str().unwrap();
     assert!(index.starts_with("logs-%{[event.dataset]}-"), "{index}");
     assert!(schema_fields().contains("event.dataset"));
+}
+
+// --- the sensor's Filebeat output into a real Filebeat --------------------------------------
+//
+// Filebeat 7.17 built from the Go module proxy (filebeat/build.sh) runs with the shipped
+// filebeat/filebeat.yml. Its Elasticsearch output cannot be used here: it starts with
+// `GET /`, which the dev stack's Elasticsearch distribution does not serve (405), and it
+// refuses OpenSearch. So the tests replace the output with Filebeat's file output, which
+// writes each event as Filebeat would send it, `@metadata._id` included.
+
+mod real {
+    use super::*;
+    use std::collections::HashMap;
+    use std::net::TcpListener;
+    use std::process::{Child, Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    use netsensor::outputs::elasticsearch::Mode;
+    use netsensor::outputs::filebeat::{
+        FilebeatFilesOutput, FilebeatTcpOutput, FilesSettings, TcpSettings, NAME,
+    };
+    use netsensor::outputs::Output;
+    use netsensor::telemetry::{Health, Metrics};
+    use netsensor_schema::RecordKind;
+    use serde_json::Value;
+
+    use super::common;
+
+    fn free_port() -> u16 {
+        TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    }
+
+    /// A Filebeat process with the repository's filebeat.yml, one input enabled, and the
+    /// file output into `dir/out`.
+    struct Filebeat {
+        child: Child,
+        dir: PathBuf,
+    }
+
+    impl Filebeat {
+        fn start(dir: &Path, env: &[(&str, String)]) -> Filebeat {
+            let binary = netsensor_testkit::filebeat::binary();
+            std::fs::create_dir_all(dir.join("out")).unwrap();
+            let mut command = Command::new(binary);
+            command
+                .args(["-e", "--strict.perms=false", "-c"])
+                .arg(repo_root().join("filebeat/filebeat.yml"))
+                .args([
+                    "-E",
+                    &format!("output.file.path={}", dir.join("out").display()),
+                ])
+                .args(["-E", "output.file.filename=events"])
+                .args(["-E", "output.file.rotate_every_kb=1000000"])
+                .env("NETSENSOR_FILEBEAT_ES_ENABLED", "false")
+                .env("NETSENSOR_FILEBEAT_TCP_ENABLED", "false")
+                .env("NETSENSOR_FILEBEAT_FILES_ENABLED", "false")
+                .env("NETSENSOR_FILEBEAT_DATA", dir.join("data"))
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(dir.join("filebeat.log")).unwrap());
+            for (key, value) in env {
+                command.env(key, value);
+            }
+            let child = command.spawn().unwrap();
+            Filebeat {
+                child,
+                dir: dir.to_path_buf(),
+            }
+        }
+
+        fn wait_listening(&mut self, port: u16) {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+                if let Ok(Some(status)) = self.child.try_wait() {
+                    panic!("filebeat exited ({status}): {}", self.log());
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "filebeat not listening: {}",
+                    self.log()
+                );
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+
+        fn log(&self) -> String {
+            std::fs::read_to_string(self.dir.join("filebeat.log")).unwrap_or_default()
+        }
+
+        /// SIGTERM (Filebeat waits `filebeat.shutdown_timeout` for its output), then wait.
+        fn stop(mut self) {
+            let pid = self.child.id().to_string();
+            let _ = Command::new("kill").args(["-TERM", &pid]).status();
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while self.child.try_wait().unwrap().is_none() {
+                if Instant::now() > deadline {
+                    let _ = self.child.kill();
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+
+    impl Drop for Filebeat {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+
+    /// Events in Filebeat's output files (every rotation), parsed.
+    fn events(dir: &Path) -> Vec<Value> {
+        let mut out = Vec::new();
+        let Ok(entries) = std::fs::read_dir(dir.join("out")) else {
+            return out;
+        };
+        for entry in entries {
+            let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+            for line in text.lines().filter(|l| !l.is_empty()) {
+                out.push(serde_json::from_str(line).unwrap());
+            }
+        }
+        out
+    }
+
+    /// Waits until every id in `want` is in Filebeat's output and then a little longer.
+    fn wait_for(dir: &Path, want: &BTreeMap<String, Value>) -> Vec<Value> {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            let events = events(dir);
+            let seen: BTreeSet<&str> = events
+                .iter()
+                .filter_map(|e| e["event"]["id"].as_str())
+                .collect();
+            if want.keys().all(|id| seen.contains(id.as_str())) || Instant::now() > deadline {
+                std::thread::sleep(Duration::from_millis(500));
+                return self::events(dir);
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+
+    use std::collections::BTreeMap;
+
+    /// The fixture records, as the file output writes them, in order.
+    fn fixture_records(dir: &Path) -> Vec<(RecordKind, Vec<u8>)> {
+        let config = dir.join("replay.yaml");
+        std::fs::write(
+            &config,
+            format!(
+                "sensor: {{ name: fbtest, data_directory: {} }}\n\
+                 records: [packet, flow]\n\
+                 listeners: {{ metrics: null, query: null }}\n",
+                dir.join("data").display()
+            ),
+        )
+        .unwrap();
+        let files: Vec<_> = common::fixtures()
+            .into_iter()
+            .filter(|f| common::file_name(f).starts_with("mixed"))
+            .collect();
+        let out = common::netsensor()
+            .args(["replay", "--no-progress", "--config"])
+            .arg(&config)
+            .args(["--out", "-"])
+            .args(&files)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(|line| {
+                let value: Value = serde_json::from_slice(line).unwrap();
+                let kind = if value["event"]["dataset"] == "netsensor.packet" {
+                    RecordKind::Packet
+                } else {
+                    RecordKind::Flow
+                };
+                (kind, line.to_vec())
+            })
+            .collect()
+    }
+
+    fn by_id(records: &[(RecordKind, Vec<u8>)]) -> BTreeMap<String, Value> {
+        records
+            .iter()
+            .map(|(_, r)| {
+                let value: Value = serde_json::from_slice(r).unwrap();
+                (value["event"]["id"].as_str().unwrap().to_owned(), value)
+            })
+            .collect()
+    }
+
+    fn write(output: &mut dyn Output, records: &[(RecordKind, Vec<u8>)]) {
+        for chunk in records.chunks(50) {
+            for kind in [RecordKind::Packet, RecordKind::Flow] {
+                let mut batch = Vec::new();
+                for (_, record) in chunk.iter().filter(|(k, _)| *k == kind) {
+                    batch.extend_from_slice(record);
+                    batch.push(b'\n');
+                }
+                output.write_batch(kind, &batch).unwrap();
+            }
+        }
+    }
+
+    /// Every record arrived (as written, but @timestamp at Filebeat's millisecond
+    /// precision), with event.id as @metadata._id and no Beats transport fields. Returns
+    /// the number of duplicates (which event.id deduplicates in Elasticsearch).
+    fn check(want: &BTreeMap<String, Value>, events: &[Value]) -> usize {
+        let mut seen: HashMap<&str, usize> = HashMap::new();
+        for event in events {
+            let id = event["event"]["id"].as_str().expect("event.id kept");
+            assert_eq!(event["@metadata"]["_id"], id, "document id");
+            *seen.entry(id).or_default() += 1;
+            let mut record = event.clone();
+            let object = record.as_object_mut().unwrap();
+            object.remove("@metadata");
+            for field in ["agent", "ecs", "host", "input", "log", "message", "error"] {
+                assert!(!object.contains_key(field), "{field} in {event}");
+            }
+            let original = want.get(id).unwrap_or_else(|| panic!("unknown {id}"));
+            let timestamp = object.remove("@timestamp").unwrap();
+            let mut expected = original.clone();
+            let want_ts = expected
+                .as_object_mut()
+                .unwrap()
+                .remove("@timestamp")
+                .unwrap();
+            // Filebeat keeps milliseconds: 2024-01-02T03:04:05.123456789Z -> .123Z
+            let want_ts = want_ts.as_str().unwrap();
+            let ms = format!("{}Z", &want_ts[..want_ts.find('.').map_or(19, |i| i + 4)]);
+            assert_eq!(timestamp.as_str().unwrap(), ms, "{id}");
+            assert_eq!(record, expected, "{id}");
+        }
+        let missing: Vec<&String> = want
+            .keys()
+            .filter(|id| !seen.contains_key(id.as_str()))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "{} of {} missing: {:?}",
+            missing.len(),
+            want.len(),
+            &missing[..missing.len().min(5)]
+        );
+        seen.values().map(|n| n - 1).sum()
+    }
+
+    #[test]
+    fn sensor_tcp_to_filebeat_every_record_once_filebeat() {
+        let dir = tempfile::tempdir().unwrap();
+        let records = fixture_records(dir.path());
+        let want = by_id(&records);
+        let port = free_port();
+        let fb_dir = dir.path().join("filebeat");
+        let mut filebeat = Filebeat::start(
+            &fb_dir,
+            &[
+                ("NETSENSOR_FILEBEAT_TCP_ENABLED", "true".into()),
+                ("NETSENSOR_FILEBEAT_TCP", format!("127.0.0.1:{port}")),
+            ],
+        );
+        filebeat.wait_listening(port);
+        let metrics = Metrics::with_build("t", 0);
+        let health = Health::new(&metrics);
+        let mut settings = TcpSettings::new(format!("127.0.0.1:{port}"), dir.path().join("spool"));
+        settings.mode = Mode::Replay;
+        let mut output = FilebeatTcpOutput::start(settings, &metrics, &health).unwrap();
+        write(&mut output, &records);
+        assert_eq!(output.close().unwrap(), 0);
+        let events = wait_for(&fb_dir, &want);
+        let duplicates = check(&want, &events);
+        assert_eq!(duplicates, 0, "no reconnect, no duplicate");
+        assert_eq!(
+            metrics.delivery(NAME).records.sent.get(),
+            records.len() as u64
+        );
+        filebeat.stop();
+    }
+
+    #[test]
+    fn filebeat_down_for_a_while_loses_nothing_filebeat() {
+        let dir = tempfile::tempdir().unwrap();
+        let records = fixture_records(dir.path());
+        let want = by_id(&records);
+        let port = free_port();
+        let fb_dir = dir.path().join("filebeat");
+        let env = [
+            ("NETSENSOR_FILEBEAT_TCP_ENABLED", "true".to_owned()),
+            ("NETSENSOR_FILEBEAT_TCP", format!("127.0.0.1:{port}")),
+        ];
+        let mut filebeat = Filebeat::start(&fb_dir, &env);
+        filebeat.wait_listening(port);
+        let metrics = Metrics::with_build("t", 0);
+        let health = Health::new(&metrics);
+        let mut settings = TcpSettings::new(format!("127.0.0.1:{port}"), dir.path().join("spool"));
+        settings.mode = Mode::Live;
+        settings.memory_queue_bytes = 64 << 10;
+        settings.max_backoff = Duration::from_millis(500);
+        let mut output = FilebeatTcpOutput::start(settings, &metrics, &health).unwrap();
+        let third = records.len() / 3;
+        write(&mut output, &records[..third]);
+        std::thread::sleep(Duration::from_secs(1));
+        filebeat.stop();
+        // Filebeat is down: the queue fills, the rest goes to the spool.
+        write(&mut output, &records[third..2 * third]);
+        std::thread::sleep(Duration::from_secs(2));
+        let m = metrics.delivery(NAME);
+        assert!(
+            m.spooled.get() > 0,
+            "nothing spooled while Filebeat was down"
+        );
+        assert_eq!(m.records.up.get(), 0);
+        let mut filebeat = Filebeat::start(&fb_dir, &env);
+        filebeat.wait_listening(port);
+        write(&mut output, &records[2 * third..]);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while m.spool_bytes.get() > 0 || m.queue_bytes.get() > 0 {
+            assert!(Instant::now() < deadline, "the spool was not sent");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        assert_eq!(output.close().unwrap(), 0);
+        let events = wait_for(&fb_dir, &want);
+        let duplicates = check(&want, &events);
+        eprintln!(
+            "{} records; spooled {}, resent {}, duplicates {duplicates} (event.id dedupes them)",
+            records.len(),
+            m.spooled.get(),
+            m.retries.get()
+        );
+        assert_eq!(m.records.up.get(), 1);
+        filebeat.stop();
+    }
+
+    #[test]
+    fn sensor_files_to_filebeat_filestream_filebeat() {
+        let dir = tempfile::tempdir().unwrap();
+        let records = fixture_records(dir.path());
+        let want = by_id(&records);
+        let files_dir = dir.path().join("ndjson");
+        std::fs::create_dir_all(&files_dir).unwrap();
+        let fb_dir = dir.path().join("filebeat");
+        let filebeat = Filebeat::start(
+            &fb_dir,
+            &[
+                ("NETSENSOR_FILEBEAT_FILES_ENABLED", "true".into()),
+                ("NETSENSOR_FILEBEAT_DIR", files_dir.display().to_string()),
+            ],
+        );
+        let mut output = FilebeatFilesOutput::open(FilesSettings {
+            dir: files_dir.clone(),
+            prefix: "netsensor".into(),
+            rotate_bytes: 256 << 10,
+            rotate_age: Duration::from_secs(3600),
+        })
+        .unwrap();
+        // Written while Filebeat scans the directory: it must never see half a line.
+        for chunk in records.chunks(records.len() / 4 + 1) {
+            write(&mut output, chunk);
+            std::thread::sleep(Duration::from_millis(700));
+        }
+        assert_eq!(output.close().unwrap(), 0);
+        let published = FilebeatFilesOutput::completed(&files_dir).unwrap();
+        assert!(published.len() > 3, "{published:?}");
+        let events = wait_for(&fb_dir, &want);
+        assert_eq!(check(&want, &events), 0);
+        let log = filebeat.log();
+        assert!(!log.contains("Error decoding JSON"), "{log}");
+        filebeat.stop();
+    }
 }

@@ -2,11 +2,12 @@
 //!
 //! Every output receives whole batches of NDJSON (one record per line) from the pipeline.
 //! The local outputs are stdout, rotated files and the embedded SQLite store of flows and
-//! rollups; the network outputs (`elasticsearch`, `kafka`) deliver from their own thread with
+//! rollups; the network outputs (`elasticsearch`, `kafka`, `filebeat` over TCP) deliver from their own thread with
 //! retries and a disk [`spool`], behind the same [`Output`] trait.
 
 pub mod elasticsearch;
 pub mod file;
+pub mod filebeat;
 pub mod kafka;
 pub mod spool;
 pub mod sqlite;
