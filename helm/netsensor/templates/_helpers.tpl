@@ -1,0 +1,158 @@
+{{/* Names and labels. */}}
+{{- define "netsensor.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "netsensor.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "netsensor.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "netsensor.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "netsensor.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+{{ include "netsensor.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/component: sensor
+{{- end -}}
+
+{{- define "netsensor.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "netsensor.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "netsensor.image" -}}
+{{- if .Values.image.digest -}}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Where the chart mounts things inside the container. */}}
+{{- define "netsensor.dataDir" -}}/var/lib/netsensor{{- end -}}
+{{- define "netsensor.secretDir" -}}/etc/netsensor/secrets{{- end -}}
+
+{{/*
+Refuses value combinations that would deploy a sensor that cannot work or exposes what it
+must not. Each failure is one sentence naming the values to change.
+*/}}
+{{- define "netsensor.validate" -}}
+{{- $v := .Values -}}
+{{- if not $v.config.captures -}}
+{{- fail "config.captures is empty: a sensor DaemonSet without a capture records nothing; list at least one interface." -}}
+{{- end -}}
+{{- if and (eq $v.storage.type "persistentVolumeClaim") (not $v.storage.persistentVolumeClaim.claimName) -}}
+{{- fail "storage.type is persistentVolumeClaim but storage.persistentVolumeClaim.claimName is empty: name an existing ReadWriteMany claim, or use storage.type hostPath." -}}
+{{- end -}}
+{{- $es := $v.config.outputs.elasticsearch -}}
+{{- if $es.enabled -}}
+{{- if and $v.elasticsearch.apiKeySecret.name $v.elasticsearch.passwordSecret.name -}}
+{{- fail "elasticsearch.apiKeySecret and elasticsearch.passwordSecret are both set: the sensor authenticates with one of them; keep only one." -}}
+{{- end -}}
+{{- if not (or $v.elasticsearch.apiKeySecret.name $v.elasticsearch.passwordSecret.name) -}}
+{{- fail "config.outputs.elasticsearch.enabled is true but no credentials are given: set elasticsearch.apiKeySecret.name (an API key, preferred) or elasticsearch.passwordSecret.name with config.outputs.elasticsearch.username." -}}
+{{- end -}}
+{{- if and $v.elasticsearch.passwordSecret.name (not $es.username) -}}
+{{- fail "elasticsearch.passwordSecret is set but config.outputs.elasticsearch.username is null: basic auth needs the user name too." -}}
+{{- end -}}
+{{- range $es.urls -}}
+{{- if and (hasPrefix "http://" .) (or $v.elasticsearch.apiKeySecret.name $v.elasticsearch.passwordSecret.name) -}}
+{{- fail (printf "config.outputs.elasticsearch.urls has %s: credentials would cross the network in clear text; use https://." .) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- if and $v.metrics.serviceMonitor.enabled (not $v.metrics.service.enabled) -}}
+{{- fail "metrics.serviceMonitor.enabled needs metrics.service.enabled: the ServiceMonitor scrapes through the metrics Service." -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+The sensor's YAML. The metrics address carries the placeholder __POD_IP__, which the
+config init container replaces with the pod's IP from the downward API.
+*/}}
+{{- define "netsensor.config" -}}
+{{- $v := .Values -}}
+{{- $cfg := deepCopy $v.config -}}
+{{- $_ := set $cfg.sensor "data_directory" (include "netsensor.dataDir" .) -}}
+{{- $listeners := dict "metrics" (dict "address" (printf "__POD_IP__:%d" (int $v.metrics.port))) -}}
+{{- if $v.query.enabled -}}
+{{- $_ := set $listeners "query" (dict "address" (printf "127.0.0.1:%d" (int $v.query.port))) -}}
+{{- else -}}
+{{- $_ := set $listeners "query" nil -}}
+{{- end -}}
+{{- $_ := set $cfg "listeners" $listeners -}}
+{{- $es := $cfg.outputs.elasticsearch -}}
+{{- $sd := include "netsensor.secretDir" . -}}
+{{- if $v.elasticsearch.apiKeySecret.name -}}
+{{- $_ := set $es "api_key" (dict "file" (printf "%s/elasticsearch-api-key/%s" $sd $v.elasticsearch.apiKeySecret.key)) -}}
+{{- end -}}
+{{- if $v.elasticsearch.passwordSecret.name -}}
+{{- $_ := set $es "password" (dict "file" (printf "%s/elasticsearch-password/%s" $sd $v.elasticsearch.passwordSecret.key)) -}}
+{{- end -}}
+{{- if $v.elasticsearch.caSecret.name -}}
+{{- $_ := set $es "ca_file" (printf "%s/elasticsearch-ca/%s" $sd $v.elasticsearch.caSecret.key) -}}
+{{- end -}}
+{{- if $v.pseudonymizeKeySecret.name -}}
+{{- $_ := set $cfg.privacy "pseudonymize" (dict "key" (dict "file" (printf "%s/pseudonymize/%s" $sd $v.pseudonymizeKeySecret.key))) -}}
+{{- end -}}
+{{- toYaml $cfg -}}
+{{- end -}}
+
+{{/* Container security context: (list $ capabilitiesToAdd). */}}
+{{- define "netsensor.containerSecurityContext" -}}
+{{- $ := index . 0 -}}
+{{- $add := index . 1 -}}
+runAsNonRoot: true
+runAsUser: {{ $.Values.runAsUser }}
+runAsGroup: {{ $.Values.runAsGroup }}
+allowPrivilegeEscalation: false
+privileged: false
+readOnlyRootFilesystem: true
+seccompProfile:
+  type: RuntimeDefault
+capabilities:
+  drop: [ALL]
+  {{- if $add }}
+  add: {{ toJson $add }}
+  {{- end }}
+{{- end -}}
+
+{{/* The config template, the rendered config and the credential files. */}}
+{{- define "netsensor.configMounts" -}}
+{{- $sd := include "netsensor.secretDir" . -}}
+- name: template
+  mountPath: /etc/netsensor/template
+  readOnly: true
+- name: run
+  mountPath: /run/netsensor
+{{- range $name := list "elasticsearch-api-key" "elasticsearch-password" "elasticsearch-ca" }}
+{{- $s := get (dict "elasticsearch-api-key" $.Values.elasticsearch.apiKeySecret "elasticsearch-password" $.Values.elasticsearch.passwordSecret "elasticsearch-ca" $.Values.elasticsearch.caSecret) $name }}
+{{- if $s.name }}
+- name: {{ $name }}
+  mountPath: {{ $sd }}/{{ $name }}
+  readOnly: true
+{{- end }}
+{{- end }}
+{{- if .Values.pseudonymizeKeySecret.name }}
+- name: pseudonymize
+  mountPath: {{ $sd }}/pseudonymize
+  readOnly: true
+{{- end }}
+{{- end -}}
