@@ -74,7 +74,18 @@ async fn watch_frees_oldest_index(engine: Engine) {
     let limit = total - sizes[0].1 / 2;
     let dir = tempfile::tempdir().unwrap();
 
-    let log = watch(&f, dir.path(), &["--max-stream-bytes", &limit.to_string()]);
+    // The disk limit is set out of reach: the machine's own disk use (other work fills
+    // it) must not decide what this stream-size test sees.
+    let log = watch(
+        &f,
+        dir.path(),
+        &[
+            "--max-stream-bytes",
+            &limit.to_string(),
+            "--max-disk-percent",
+            "100",
+        ],
+    );
     assert_eq!(
         actions(&log),
         vec!["archive", "delete_index", "done"],
@@ -92,7 +103,16 @@ async fn watch_frees_oldest_index(engine: Engine) {
     assert_eq!(f.count(&f.stream, t0, t0 + DAY).await, 0);
 
     // Under the limit now: the next pass does nothing.
-    let log = watch(&f, dir.path(), &["--max-stream-bytes", &limit.to_string()]);
+    let log = watch(
+        &f,
+        dir.path(),
+        &[
+            "--max-stream-bytes",
+            &limit.to_string(),
+            "--max-disk-percent",
+            "100",
+        ],
+    );
     assert_eq!(actions(&log), vec!["done"], "{log:?}");
     assert_eq!(log[0]["freed_indices"], 0);
 
