@@ -155,6 +155,18 @@ fn configured_outputs(
         info!(urls = ?es.urls, namespace = %es.namespace, "Sending records to Elasticsearch/OpenSearch.");
         outputs.push(Box::new(output));
     }
+    if let Some(kafka) = &config.outputs.kafka {
+        let settings = crate::outputs::kafka::KafkaSettings::from_config(kafka, mode);
+        let output = crate::outputs::kafka::KafkaOutput::start(settings, metrics, health)?;
+        info!(brokers = ?kafka.brokers, topics = ?kafka.topics, "Sending records to Kafka.");
+        outputs.push(Box::new(output));
+    }
+    if let Some(filebeat) = &config.outputs.filebeat {
+        let output = crate::outputs::filebeat::start(filebeat, mode, metrics, health)
+            .context("outputs.filebeat: cannot start")?;
+        info!(output = ?filebeat, "Writing records for Filebeat.");
+        outputs.push(output);
+    }
     Ok(outputs)
 }
 
@@ -306,6 +318,8 @@ fn replay(args: ReplayArgs) -> Result<ExitCode> {
         config.outputs.file = None;
         config.outputs.sqlite = None;
         config.outputs.elasticsearch = None;
+        config.outputs.kafka = None;
+        config.outputs.filebeat = None;
     }
     let metrics = new_metrics();
     let health = Health::new(&metrics);
@@ -490,6 +504,8 @@ fn check_config(args: CheckConfigArgs) -> Result<ExitCode> {
         // Opens the local outputs; the cluster is checked without starting the output.
         let mut local = config.clone();
         local.outputs.elasticsearch = None;
+        local.outputs.kafka = None;
+        local.outputs.filebeat = None;
         let metrics = new_metrics();
         configured_outputs(
             &local,

@@ -344,3 +344,48 @@ fn records_failed_after_message_timeout_come_back_from_the_spool_kafka() {
         "{page}"
     );
 }
+
+/// `netsensor replay` with `outputs.kafka` in its configuration file: the whole path
+/// through the CLI, the pipeline and the output.
+#[test]
+fn replay_with_the_kafka_output_configured_kafka() {
+    let _guard = shared();
+    let service = stack::ensure(Engine::Kafka);
+    let dir = tempfile::tempdir().unwrap();
+    let files: Vec<_> = common::fixtures()
+        .into_iter()
+        .filter(|f| common::file_name(f).starts_with("mixed"))
+        .collect();
+    let records = fixture_records(dir.path(), &files);
+    let prefix = unique("replay");
+    let config = dir.path().join("kafka.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "sensor: {{ name: kafkatest, data_directory: {data} }}\n\
+             records: [packet, flow]\n\
+             listeners: {{ metrics: null, query: null }}\n\
+             outputs:\n  \
+               kafka:\n    \
+                 enabled: true\n    \
+                 brokers: \"{brokers}\"\n    \
+                 topics: {{ packet: {prefix}-packet, flow: {prefix}-flow, rollup: {prefix}-rollup }}\n    \
+                 compression: zstd\n",
+            data = dir.path().join("data").display(),
+            brokers = service.url,
+        ),
+    )
+    .unwrap();
+    let out = common::netsensor()
+        .args(["replay", "--no-progress", "--config"])
+        .arg(&config)
+        .args(&files)
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(log.contains("Kafka output stopped"), "{log}");
+    let consumed = consume(&service.url, &prefix, records.len());
+    assert_eq!(check(&records, &consumed, &prefix), 0);
+    assert_eq!(consumed.len(), records.len());
+}

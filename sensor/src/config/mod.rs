@@ -23,9 +23,9 @@ pub use raw::{Direction, LogFormat};
 pub use resolve::{
     from_str, load, CaptureConfig, Config, ConfigError, ElasticsearchBatchConfig,
     ElasticsearchOutputConfig, ElasticsearchRetryConfig, ElasticsearchSpoolConfig,
-    EnrichmentConfig, FileOutputConfig, GeoIpConfig, ListenersConfig, LogFileConfig, LoggingConfig,
-    MetricsListenerConfig, OtlpConfig, OutputsConfig, PipelineConfig, PrivacyConfig,
-    PseudonymizeConfig, RecordKinds, SensorConfig, StdoutOutputConfig, TelemetryConfig,
-    MIN_PSEUDONYM_KEY_BYTES,
+    EnrichmentConfig, FileOutputConfig, FilebeatOutputConfig, GeoIpConfig, KafkaOutputConfig,
+    ListenersConfig, LogFileConfig, LoggingConfig, MetricsListenerConfig, OtlpConfig,
+    OutputsConfig, PipelineConfig, PrivacyConfig, PseudonymizeConfig, RecordKinds, SensorConfig,
+    StdoutOutputConfig, TelemetryConfig, MIN_PSEUDONYM_KEY_BYTES,
 };
 pub use secret::{Secret, SecretError, SecretRef, REDACTED};

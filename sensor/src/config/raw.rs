@@ -90,6 +90,52 @@ pub const KEY_PATHS: &[&str] = &[
     "outputs.elasticsearch.spool.max_bytes",
     "outputs.elasticsearch.spool.segment_bytes",
     "outputs.elasticsearch.dead_letter_path",
+    "outputs.kafka",
+    "outputs.kafka.enabled",
+    "outputs.kafka.brokers",
+    "outputs.kafka.topics",
+    "outputs.kafka.topics.packet",
+    "outputs.kafka.topics.flow",
+    "outputs.kafka.topics.rollup",
+    "outputs.kafka.compression",
+    "outputs.kafka.linger_ms",
+    "outputs.kafka.batch_bytes",
+    "outputs.kafka.message_timeout_ms",
+    "outputs.kafka.memory_queue_bytes",
+    "outputs.kafka.shutdown_timeout_ms",
+    "outputs.kafka.client_id",
+    "outputs.kafka.security",
+    "outputs.kafka.security.protocol",
+    "outputs.kafka.security.ca_file",
+    "outputs.kafka.security.cert_file",
+    "outputs.kafka.security.key_file",
+    "outputs.kafka.security.sasl_mechanism",
+    "outputs.kafka.security.username",
+    "outputs.kafka.security.password",
+    "outputs.kafka.properties",
+    "outputs.kafka.spool",
+    "outputs.kafka.spool.dir",
+    "outputs.kafka.spool.max_bytes",
+    "outputs.kafka.spool.segment_bytes",
+    "outputs.filebeat",
+    "outputs.filebeat.enabled",
+    "outputs.filebeat.mode",
+    "outputs.filebeat.address",
+    "outputs.filebeat.timeout_ms",
+    "outputs.filebeat.retry",
+    "outputs.filebeat.retry.initial_backoff_ms",
+    "outputs.filebeat.retry.max_backoff_ms",
+    "outputs.filebeat.memory_queue_bytes",
+    "outputs.filebeat.resend_bytes",
+    "outputs.filebeat.shutdown_timeout_ms",
+    "outputs.filebeat.spool",
+    "outputs.filebeat.spool.dir",
+    "outputs.filebeat.spool.max_bytes",
+    "outputs.filebeat.spool.segment_bytes",
+    "outputs.filebeat.directory",
+    "outputs.filebeat.prefix",
+    "outputs.filebeat.rotate_bytes",
+    "outputs.filebeat.rotate_age_ms",
     "listeners",
     "listeners.metrics",
     "listeners.metrics.address",
@@ -110,7 +156,7 @@ pub const KEY_PATHS: &[&str] = &[
 ];
 
 /// Key paths whose value is a map with user-chosen keys (not further key paths).
-pub const USER_MAPS: &[&str] = &["telemetry.otlp.headers"];
+pub const USER_MAPS: &[&str] = &["telemetry.otlp.headers", "outputs.kafka.properties"];
 
 /// The whole configuration file. Every section is optional.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
@@ -451,6 +497,233 @@ pub struct OutputsSection {
     pub sqlite: SqliteOutputSection,
     /// `_bulk` into Elasticsearch or OpenSearch data streams.
     pub elasticsearch: ElasticsearchOutputSection,
+    /// Records to Kafka, a topic per kind.
+    pub kafka: KafkaOutputSection,
+    /// Records for Filebeat: NDJSON over TCP, or rotated NDJSON files.
+    pub filebeat: FilebeatOutputSection,
+}
+
+/// `outputs.kafka`: each record one message, keyed by `network.community_id`, through an
+/// idempotent librdkafka producer (`acks=all`), with a disk spool (docs/kafka.md).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default, rename = "outputs.kafka section")]
+pub struct KafkaOutputSection {
+    /// Send records to Kafka.
+    pub enabled: bool,
+    /// Bootstrap brokers, `host:port`; one may be written as a string.
+    #[serde(deserialize_with = "one_or_many")]
+    pub brokers: Vec<String>,
+    /// Topic per record kind.
+    pub topics: KafkaTopicsSection,
+    /// `lz4`, `zstd`, `snappy`, `gzip` or `none`.
+    pub compression: String,
+    /// How long a batch may wait to fill.
+    pub linger_ms: u64,
+    /// Bytes per partition batch (> 0).
+    pub batch_bytes: u64,
+    /// After this without an acknowledgement, a record goes to the spool (> 0).
+    pub message_timeout_ms: u64,
+    /// librdkafka's queue; beyond it records go to the spool (>= 1024).
+    pub memory_queue_bytes: u64,
+    /// On shutdown, how long delivery may take before the rest is spooled.
+    pub shutdown_timeout_ms: u64,
+    /// `client.id` the brokers log.
+    pub client_id: String,
+    /// TLS and SASL.
+    pub security: KafkaSecuritySection,
+    /// Further librdkafka properties (strings), applied last.
+    pub properties: BTreeMap<String, String>,
+    /// The disk spool.
+    pub spool: OutputSpoolSection,
+}
+
+impl Default for KafkaOutputSection {
+    fn default() -> Self {
+        KafkaOutputSection {
+            enabled: false,
+            brokers: vec!["127.0.0.1:9092".to_owned()],
+            topics: KafkaTopicsSection::default(),
+            compression: "lz4".to_owned(),
+            linger_ms: 20,
+            batch_bytes: 1 << 20,
+            message_timeout_ms: 300_000,
+            memory_queue_bytes: 256 * 1024 * 1024,
+            shutdown_timeout_ms: 10_000,
+            client_id: "netsensor".to_owned(),
+            security: KafkaSecuritySection::default(),
+            properties: BTreeMap::new(),
+            spool: OutputSpoolSection::default(),
+        }
+    }
+}
+
+/// `outputs.kafka.topics`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default, rename = "outputs.kafka.topics section")]
+pub struct KafkaTopicsSection {
+    /// Topic of packet records.
+    pub packet: String,
+    /// Topic of flow records.
+    pub flow: String,
+    /// Topic of rollup records.
+    pub rollup: String,
+}
+
+impl Default for KafkaTopicsSection {
+    fn default() -> Self {
+        KafkaTopicsSection {
+            packet: "netsensor-packet".to_owned(),
+            flow: "netsensor-flow".to_owned(),
+            rollup: "netsensor-rollup".to_owned(),
+        }
+    }
+}
+
+/// `outputs.kafka.security`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(
+    deny_unknown_fields,
+    default,
+    rename = "outputs.kafka.security section"
+)]
+pub struct KafkaSecuritySection {
+    /// `plaintext`, `ssl`, `sasl_plaintext` or `sasl_ssl`.
+    pub protocol: String,
+    /// PEM file of the CA that signed the brokers' certificates.
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate (PEM) for mutual TLS; needs `key_file`.
+    pub cert_file: Option<PathBuf>,
+    /// Private key (PEM) of `cert_file`.
+    pub key_file: Option<PathBuf>,
+    /// `PLAIN`, `SCRAM-SHA-256` or `SCRAM-SHA-512` (with a `sasl_*` protocol).
+    pub sasl_mechanism: Option<String>,
+    /// SASL user.
+    pub username: Option<String>,
+    /// SASL password, `{ file: PATH }` or `{ env: NAME }`.
+    pub password: Option<SecretRef>,
+}
+
+impl Default for KafkaSecuritySection {
+    fn default() -> Self {
+        KafkaSecuritySection {
+            protocol: "plaintext".to_owned(),
+            ca_file: None,
+            cert_file: None,
+            key_file: None,
+            sasl_mechanism: None,
+            username: None,
+            password: None,
+        }
+    }
+}
+
+/// The disk spool of the Kafka and Filebeat outputs.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default, rename = "spool section")]
+pub struct OutputSpoolSection {
+    /// Directory of the segments. Default (`null`): `spool/<output>` in
+    /// `sensor.data_directory`.
+    pub dir: Option<PathBuf>,
+    /// Largest size; beyond it the newest records are dropped and counted.
+    pub max_bytes: u64,
+    /// Size of one segment file (> 0, <= `max_bytes`).
+    pub segment_bytes: u64,
+}
+
+impl Default for OutputSpoolSection {
+    fn default() -> Self {
+        OutputSpoolSection {
+            dir: None,
+            max_bytes: 1 << 30,
+            segment_bytes: 64 * 1024 * 1024,
+        }
+    }
+}
+
+/// `outputs.filebeat.mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FilebeatMode {
+    /// NDJSON over TCP to a Filebeat `tcp` input.
+    Tcp,
+    /// Rotated NDJSON files for a `filestream` input.
+    Files,
+}
+
+/// `outputs.filebeat`: records for Filebeat (docs/filebeat.md, filebeat/filebeat.yml).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default, rename = "outputs.filebeat section")]
+pub struct FilebeatOutputSection {
+    /// Write records for Filebeat.
+    pub enabled: bool,
+    /// `tcp` or `files`.
+    pub mode: FilebeatMode,
+    /// tcp: `host:port` of Filebeat's tcp input.
+    pub address: String,
+    /// tcp: timeout of a connection attempt and of a write (> 0).
+    pub timeout_ms: u64,
+    /// tcp: backoff between connection attempts.
+    pub retry: FilebeatRetrySection,
+    /// tcp: records held in memory; beyond this they go to the spool.
+    pub memory_queue_bytes: u64,
+    /// tcp: bytes last written that are written again after a reconnect.
+    pub resend_bytes: u64,
+    /// tcp: on shutdown, how long delivery may take before the rest is spooled.
+    pub shutdown_timeout_ms: u64,
+    /// tcp: the disk spool.
+    pub spool: OutputSpoolSection,
+    /// files: directory of the files. Default (`null`): `filebeat` in
+    /// `sensor.data_directory`.
+    pub directory: Option<PathBuf>,
+    /// files: file name prefix.
+    pub prefix: String,
+    /// files: a file is closed at this size (> 0).
+    pub rotate_bytes: u64,
+    /// files: a file is closed at this age (> 0).
+    pub rotate_age_ms: u64,
+}
+
+impl Default for FilebeatOutputSection {
+    fn default() -> Self {
+        FilebeatOutputSection {
+            enabled: false,
+            mode: FilebeatMode::Tcp,
+            address: "127.0.0.1:5044".to_owned(),
+            timeout_ms: 10_000,
+            retry: FilebeatRetrySection::default(),
+            memory_queue_bytes: 64 * 1024 * 1024,
+            resend_bytes: 8 * 1024 * 1024,
+            shutdown_timeout_ms: 10_000,
+            spool: OutputSpoolSection::default(),
+            directory: None,
+            prefix: "netsensor".to_owned(),
+            rotate_bytes: 64 * 1024 * 1024,
+            rotate_age_ms: 10_000,
+        }
+    }
+}
+
+/// `outputs.filebeat.retry`: exponential backoff with full jitter.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(
+    deny_unknown_fields,
+    default,
+    rename = "outputs.filebeat.retry section"
+)]
+pub struct FilebeatRetrySection {
+    /// First backoff (> 0).
+    pub initial_backoff_ms: u64,
+    /// Longest backoff (>= `initial_backoff_ms`).
+    pub max_backoff_ms: u64,
+}
+
+impl Default for FilebeatRetrySection {
+    fn default() -> Self {
+        FilebeatRetrySection {
+            initial_backoff_ms: 100,
+            max_backoff_ms: 10_000,
+        }
+    }
 }
 
 /// `outputs.elasticsearch`: records into the data streams `logs-netsensor.<kind>-<namespace>`
@@ -901,6 +1174,31 @@ mod tests {
                         ..Default::default()
                     },
                     dead_letter_path: Some("dl.ndjson".into()),
+                    ..Default::default()
+                },
+                kafka: KafkaOutputSection {
+                    security: KafkaSecuritySection {
+                        ca_file: Some("ca.pem".into()),
+                        cert_file: Some("c.pem".into()),
+                        key_file: Some("k.pem".into()),
+                        sasl_mechanism: Some("PLAIN".into()),
+                        username: Some("u".into()),
+                        password: Some(SecretRef::Env("P".into())),
+                        ..Default::default()
+                    },
+                    properties: BTreeMap::from([("a".into(), "b".into())]),
+                    spool: OutputSpoolSection {
+                        dir: Some("spool".into()),
+                        ..Default::default()
+                    },
+                    ..Default::default()
+                },
+                filebeat: FilebeatOutputSection {
+                    spool: OutputSpoolSection {
+                        dir: Some("spool".into()),
+                        ..Default::default()
+                    },
+                    directory: Some("fb".into()),
                     ..Default::default()
                 },
             },

@@ -286,6 +286,112 @@ pub struct OutputsConfig {
     /// Elasticsearch or OpenSearch, if enabled.
     #[serde(serialize_with = "ser_elasticsearch_output")]
     pub elasticsearch: Option<ElasticsearchOutputConfig>,
+    /// Kafka, if enabled.
+    #[serde(serialize_with = "ser_enabled")]
+    pub kafka: Option<KafkaOutputConfig>,
+    /// Filebeat (TCP or files), if enabled.
+    #[serde(serialize_with = "ser_enabled")]
+    pub filebeat: Option<FilebeatOutputConfig>,
+}
+
+/// The Kafka output.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct KafkaOutputConfig {
+    /// Bootstrap brokers, `host:port`, at least one.
+    pub brokers: Vec<String>,
+    /// Topics of packet, flow and rollup records, none empty.
+    #[serde(serialize_with = "ser_topics")]
+    pub topics: [String; 3],
+    /// `lz4`, `zstd`, `snappy`, `gzip` or `none`.
+    pub compression: String,
+    /// `linger.ms`.
+    #[serde(rename = "linger_ms", serialize_with = "ser_millis")]
+    pub linger: Duration,
+    /// `batch.size`, > 0.
+    pub batch_bytes: usize,
+    /// `message.timeout.ms`, > 0.
+    #[serde(rename = "message_timeout_ms", serialize_with = "ser_millis")]
+    pub message_timeout: Duration,
+    /// librdkafka's queue, >= 1024.
+    pub memory_queue_bytes: u64,
+    /// Time allowed at shutdown before the rest is spooled.
+    #[serde(rename = "shutdown_timeout_ms", serialize_with = "ser_millis")]
+    pub shutdown_timeout: Duration,
+    /// `client.id`.
+    pub client_id: String,
+    /// TLS and SASL.
+    pub security: KafkaSecurityConfig,
+    /// Further librdkafka properties.
+    pub properties: BTreeMap<String, String>,
+    /// The disk spool.
+    pub spool: ElasticsearchSpoolConfig,
+}
+
+/// TLS and SASL of the Kafka output.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct KafkaSecurityConfig {
+    /// `security.protocol`, lower case.
+    pub protocol: String,
+    /// CA file, absolute, exists.
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate, absolute, exists.
+    pub cert_file: Option<PathBuf>,
+    /// Client key, absolute, exists.
+    pub key_file: Option<PathBuf>,
+    /// SASL mechanism.
+    pub sasl_mechanism: Option<String>,
+    /// SASL user.
+    pub username: Option<String>,
+    /// SASL password.
+    pub password: Option<Secret<String>>,
+}
+
+/// Backoff between connection attempts.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FilebeatRetryConfig {
+    /// First backoff.
+    #[serde(rename = "initial_backoff_ms", serialize_with = "ser_millis")]
+    pub initial_backoff: Duration,
+    /// Longest backoff.
+    #[serde(rename = "max_backoff_ms", serialize_with = "ser_millis")]
+    pub max_backoff: Duration,
+}
+
+/// The Filebeat output.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "mode", rename_all = "lowercase")]
+pub enum FilebeatOutputConfig {
+    /// NDJSON over TCP.
+    Tcp {
+        /// `host:port`.
+        address: String,
+        /// Connect and write timeout.
+        #[serde(rename = "timeout_ms", serialize_with = "ser_millis")]
+        timeout: Duration,
+        /// Backoff between connection attempts.
+        retry: FilebeatRetryConfig,
+        /// Bytes held in memory before spooling.
+        memory_queue_bytes: u64,
+        /// Bytes written again after a reconnect.
+        resend_bytes: usize,
+        /// Time allowed at shutdown before the rest is spooled.
+        #[serde(rename = "shutdown_timeout_ms", serialize_with = "ser_millis")]
+        shutdown_timeout: Duration,
+        /// The disk spool.
+        spool: ElasticsearchSpoolConfig,
+    },
+    /// Rotated NDJSON files.
+    Files {
+        /// Directory, absolute.
+        directory: PathBuf,
+        /// File name prefix.
+        prefix: String,
+        /// Size rotation, > 0.
+        rotate_bytes: u64,
+        /// Age rotation, > 0.
+        #[serde(rename = "rotate_age_ms", serialize_with = "ser_millis")]
+        rotate_age: Duration,
+    },
 }
 
 /// The Elasticsearch/OpenSearch output.
@@ -375,6 +481,8 @@ impl OutputsConfig {
             || self.file.is_some()
             || self.sqlite.is_some()
             || self.elasticsearch.is_some()
+            || self.kafka.is_some()
+            || self.filebeat.is_some()
     }
 }
 
@@ -478,6 +586,39 @@ fn ser_file_output<S: Serializer>(f: &Option<FileOutputConfig>, s: S) -> Result<
         Some(f) => f.serialize(s),
         None => Disabled { path: None }.serialize(s),
     }
+}
+
+/// Topics as the configuration names them: `{ packet, flow, rollup }`.
+fn ser_topics<S: Serializer>(topics: &[String; 3], s: S) -> Result<S::Ok, S::Error> {
+    #[derive(Serialize)]
+    struct Topics<'a> {
+        packet: &'a str,
+        flow: &'a str,
+        rollup: &'a str,
+    }
+    let [packet, flow, rollup] = topics;
+    Topics {
+        packet,
+        flow,
+        rollup,
+    }
+    .serialize(s)
+}
+
+/// A disabled output is printed as `{ enabled: false }`; an enabled one with `enabled:
+/// true` in front of its keys.
+fn ser_enabled<S: Serializer, T: Serialize>(f: &Option<T>, s: S) -> Result<S::Ok, S::Error> {
+    #[derive(Serialize)]
+    struct Shown<'a, T> {
+        enabled: bool,
+        #[serde(flatten)]
+        config: Option<&'a T>,
+    }
+    Shown {
+        enabled: f.is_some(),
+        config: f.as_ref(),
+    }
+    .serialize(s)
 }
 
 /// A disabled output is printed as `{ enabled: false }`; an enabled one with `enabled:
@@ -704,7 +845,9 @@ impl Resolver<'_> {
         let store_only = outputs.sqlite.is_some()
             && !outputs.stdout.enabled
             && outputs.file.is_none()
-            && outputs.elasticsearch.is_none();
+            && outputs.elasticsearch.is_none()
+            && outputs.kafka.is_none()
+            && outputs.filebeat.is_none();
         let records = match &raw.records {
             Some(names) => records(names)?,
             None => records(&raw::default_records(store_only))?,
@@ -834,7 +977,13 @@ impl Resolver<'_> {
             }
         };
         let elasticsearch = self.elasticsearch(&raw.elasticsearch, data_directory)?;
-        let others = raw.stdout.enabled || file.is_some() || elasticsearch.is_some();
+        let kafka = self.kafka(&raw.kafka, data_directory)?;
+        let filebeat = self.filebeat(&raw.filebeat, data_directory)?;
+        let others = raw.stdout.enabled
+            || file.is_some()
+            || elasticsearch.is_some()
+            || kafka.is_some()
+            || filebeat.is_some();
         let q = &raw.sqlite;
         let sqlite = match q.enabled.unwrap_or(!others) {
             false => None,
@@ -854,7 +1003,247 @@ impl Resolver<'_> {
             file,
             sqlite,
             elasticsearch,
+            kafka,
+            filebeat,
         })
+    }
+
+    /// A spool section: directory (default `spool/<name>` in the data directory) and sizes.
+    fn spool(
+        &self,
+        key: &str,
+        raw: &raw::OutputSpoolSection,
+        default_dir: PathBuf,
+    ) -> Result<ElasticsearchSpoolConfig, Invalid> {
+        let max_bytes = positive(&format!("{key}.max_bytes"), raw.max_bytes)?;
+        let segment_bytes = positive(&format!("{key}.segment_bytes"), raw.segment_bytes)?;
+        if segment_bytes > max_bytes {
+            return Err(invalid(
+                format!("{key}.segment_bytes"),
+                "must not be larger than `max_bytes`",
+            ));
+        }
+        Ok(ElasticsearchSpoolConfig {
+            dir: match &raw.dir {
+                Some(dir) => self.path(&format!("{key}.dir"), dir)?,
+                None => default_dir,
+            },
+            max_bytes,
+            segment_bytes,
+        })
+    }
+
+    fn kafka(
+        &self,
+        raw: &raw::KafkaOutputSection,
+        data_directory: &Path,
+    ) -> Result<Option<KafkaOutputConfig>, Invalid> {
+        const KEY: &str = "outputs.kafka";
+        if !raw.enabled {
+            return Ok(None);
+        }
+        let key = |field: &str| format!("{KEY}.{field}");
+        if raw.brokers.is_empty() {
+            return Err(invalid(key("brokers"), "must name at least one broker"));
+        }
+        for (i, broker) in raw.brokers.iter().enumerate() {
+            let port = broker.rsplit_once(':').map(|(_, port)| port.parse::<u16>());
+            if !matches!(port, Some(Ok(p)) if p > 0) || broker.contains(',') {
+                return Err(invalid(
+                    format!("{KEY}.brokers[{i}]"),
+                    format!("`{broker}` is not host:port"),
+                ));
+            }
+        }
+        let t = &raw.topics;
+        for (field, topic) in [
+            ("packet", &t.packet),
+            ("flow", &t.flow),
+            ("rollup", &t.rollup),
+        ] {
+            let valid = !topic.is_empty()
+                && topic.len() <= 249
+                && topic
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+            if !valid {
+                return Err(invalid(
+                    key(&format!("topics.{field}")),
+                    format!("`{topic}` is not a Kafka topic name (1-249 of a-z A-Z 0-9 . _ -)"),
+                ));
+            }
+        }
+        if !["lz4", "zstd", "snappy", "gzip", "none"].contains(&raw.compression.as_str()) {
+            return Err(invalid(
+                key("compression"),
+                format!(
+                    "`{}` is not one of lz4, zstd, snappy, gzip, none",
+                    raw.compression
+                ),
+            ));
+        }
+        let sec = &raw.security;
+        let protocol = sec.protocol.to_ascii_lowercase();
+        if !["plaintext", "ssl", "sasl_plaintext", "sasl_ssl"].contains(&protocol.as_str()) {
+            return Err(invalid(
+                key("security.protocol"),
+                format!(
+                    "`{}` is not one of plaintext, ssl, sasl_plaintext, sasl_ssl",
+                    sec.protocol
+                ),
+            ));
+        }
+        let sasl = protocol.starts_with("sasl_");
+        if let Some(mechanism) = &sec.sasl_mechanism {
+            if !["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"].contains(&mechanism.as_str()) {
+                return Err(invalid(
+                    key("security.sasl_mechanism"),
+                    format!("`{mechanism}` is not one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512"),
+                ));
+            }
+        }
+        let password = sec
+            .password
+            .as_ref()
+            .map(|s| {
+                s.rebased(&self.base)
+                    .read_string()
+                    .map_err(|e| invalid(key("security.password"), e.to_string()))
+            })
+            .transpose()?;
+        if sasl && (sec.sasl_mechanism.is_none() || sec.username.is_none() || password.is_none()) {
+            return Err(invalid(
+                key("security"),
+                format!("`{protocol}` needs `sasl_mechanism`, `username` and `password`"),
+            ));
+        }
+        if !sasl && (sec.sasl_mechanism.is_some() || sec.username.is_some() || password.is_some()) {
+            return Err(invalid(
+                key("security.protocol"),
+                "SASL settings need the `sasl_plaintext` or `sasl_ssl` protocol",
+            ));
+        }
+        if sec.cert_file.is_some() != sec.key_file.is_some() {
+            return Err(invalid(
+                key("security.cert_file"),
+                "`cert_file` and `key_file` go together",
+            ));
+        }
+        let batch_bytes = usize::try_from(positive(&key("batch_bytes"), raw.batch_bytes)?)
+            .map_err(|_| invalid(key("batch_bytes"), "too large"))?;
+        if raw.memory_queue_bytes < 1024 {
+            return Err(invalid(key("memory_queue_bytes"), "must be at least 1024"));
+        }
+        non_blank(&key("client_id"), &raw.client_id)?;
+        Ok(Some(KafkaOutputConfig {
+            brokers: raw.brokers.clone(),
+            topics: [t.packet.clone(), t.flow.clone(), t.rollup.clone()],
+            compression: raw.compression.clone(),
+            linger: Duration::from_millis(raw.linger_ms),
+            batch_bytes,
+            message_timeout: Duration::from_millis(positive(
+                &key("message_timeout_ms"),
+                raw.message_timeout_ms,
+            )?),
+            memory_queue_bytes: raw.memory_queue_bytes,
+            shutdown_timeout: Duration::from_millis(raw.shutdown_timeout_ms),
+            client_id: raw.client_id.clone(),
+            security: KafkaSecurityConfig {
+                protocol,
+                ca_file: self.existing_file(&key("security.ca_file"), sec.ca_file.as_ref())?,
+                cert_file: self
+                    .existing_file(&key("security.cert_file"), sec.cert_file.as_ref())?,
+                key_file: self.existing_file(&key("security.key_file"), sec.key_file.as_ref())?,
+                sasl_mechanism: sec.sasl_mechanism.clone(),
+                username: sec.username.clone(),
+                password,
+            },
+            properties: raw.properties.clone(),
+            spool: self.spool(
+                &key("spool"),
+                &raw.spool,
+                data_directory.join("spool").join("kafka"),
+            )?,
+        }))
+    }
+
+    fn filebeat(
+        &self,
+        raw: &raw::FilebeatOutputSection,
+        data_directory: &Path,
+    ) -> Result<Option<FilebeatOutputConfig>, Invalid> {
+        const KEY: &str = "outputs.filebeat";
+        if !raw.enabled {
+            return Ok(None);
+        }
+        let key = |field: &str| format!("{KEY}.{field}");
+        Ok(Some(match raw.mode {
+            raw::FilebeatMode::Tcp => {
+                let port = raw.address.rsplit_once(':').map(|(_, p)| p.parse::<u16>());
+                if !matches!(port, Some(Ok(p)) if p > 0) {
+                    return Err(invalid(
+                        key("address"),
+                        format!("`{}` is not host:port", raw.address),
+                    ));
+                }
+                let initial = positive(
+                    &key("retry.initial_backoff_ms"),
+                    raw.retry.initial_backoff_ms,
+                )?;
+                if raw.retry.max_backoff_ms < initial {
+                    return Err(invalid(
+                        key("retry.max_backoff_ms"),
+                        "must be at least `initial_backoff_ms`",
+                    ));
+                }
+                FilebeatOutputConfig::Tcp {
+                    address: raw.address.clone(),
+                    timeout: Duration::from_millis(positive(&key("timeout_ms"), raw.timeout_ms)?),
+                    retry: FilebeatRetryConfig {
+                        initial_backoff: Duration::from_millis(initial),
+                        max_backoff: Duration::from_millis(raw.retry.max_backoff_ms),
+                    },
+                    memory_queue_bytes: positive(
+                        &key("memory_queue_bytes"),
+                        raw.memory_queue_bytes,
+                    )?,
+                    resend_bytes: usize::try_from(raw.resend_bytes)
+                        .map_err(|_| invalid(key("resend_bytes"), "too large"))?,
+                    shutdown_timeout: Duration::from_millis(raw.shutdown_timeout_ms),
+                    spool: self.spool(
+                        &key("spool"),
+                        &raw.spool,
+                        data_directory.join("spool").join("filebeat"),
+                    )?,
+                }
+            }
+            raw::FilebeatMode::Files => {
+                let valid_prefix = !raw.prefix.is_empty()
+                    && raw
+                        .prefix
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+                    && !raw.prefix.starts_with('.');
+                if !valid_prefix {
+                    return Err(invalid(
+                        key("prefix"),
+                        format!("`{}` is not a file name prefix (a-z A-Z 0-9 . _ -, not starting with .)", raw.prefix),
+                    ));
+                }
+                FilebeatOutputConfig::Files {
+                    directory: match &raw.directory {
+                        Some(dir) => self.path(&key("directory"), dir)?,
+                        None => data_directory.join("filebeat"),
+                    },
+                    prefix: raw.prefix.clone(),
+                    rotate_bytes: positive(&key("rotate_bytes"), raw.rotate_bytes)?,
+                    rotate_age: Duration::from_millis(positive(
+                        &key("rotate_age_ms"),
+                        raw.rotate_age_ms,
+                    )?),
+                }
+            }
+        }))
     }
 
     fn elasticsearch(
@@ -1779,6 +2168,68 @@ mod tests {
                  environment variable `{name}` is not set"
             )
         );
+    }
+
+    #[test]
+    fn kafka_and_filebeat_output_defaults_and_checks() {
+        let c = ok("sensor: { data_directory: /srv/ns }\noutputs: { kafka: { enabled: true }, filebeat: { enabled: true } }\n");
+        let kafka = c.outputs.kafka.as_ref().unwrap();
+        assert_eq!(kafka.brokers, ["127.0.0.1:9092"]);
+        assert_eq!(kafka.topics[1], "netsensor-flow");
+        assert_eq!(kafka.compression, "lz4");
+        assert_eq!(kafka.spool.dir, Path::new("/srv/ns/spool/kafka"));
+        let Some(FilebeatOutputConfig::Tcp { address, spool, .. }) = &c.outputs.filebeat else {
+            panic!("{:?}", c.outputs.filebeat)
+        };
+        assert_eq!(address, "127.0.0.1:5044");
+        assert_eq!(spool.dir, Path::new("/srv/ns/spool/filebeat"));
+        assert!(c.outputs.sqlite.is_none());
+        let again = from_str(&c.to_effective_yaml(), Path::new("t.yaml")).unwrap();
+        assert_eq!(again, c);
+        let files = ok("sensor: { data_directory: /srv/ns }\noutputs: { filebeat: { enabled: true, mode: files } }\n");
+        let Some(FilebeatOutputConfig::Files { directory, .. }) = &files.outputs.filebeat else {
+            panic!("{:?}", files.outputs.filebeat)
+        };
+        assert_eq!(directory, Path::new("/srv/ns/filebeat"));
+
+        for (text, want) in [
+            (
+                "{ enabled: true, brokers: \"kafka\" }",
+                "outputs.kafka.brokers[0]: `kafka` is not host:port",
+            ),
+            (
+                "{ enabled: true, compression: brotli }",
+                "outputs.kafka.compression: `brotli` is not one of",
+            ),
+            (
+                "{ enabled: true, topics: { flow: \"a b\" } }",
+                "outputs.kafka.topics.flow: `a b` is not a Kafka topic name",
+            ),
+            (
+                "{ enabled: true, security: { protocol: sasl_ssl, username: u } }",
+                "outputs.kafka.security: `sasl_ssl` needs",
+            ),
+            (
+                "{ enabled: true, security: { username: u } }",
+                "SASL settings need the `sasl_plaintext` or `sasl_ssl` protocol",
+            ),
+            (
+                "{ enabled: true, security: { protocol: tls } }",
+                "outputs.kafka.security.protocol: `tls` is not one of",
+            ),
+        ] {
+            let error = err(&format!("outputs: {{ kafka: {text} }}"));
+            assert!(error.contains(want), "{text}: {error}");
+        }
+        let error = err("outputs: { filebeat: { enabled: true, address: nowhere } }");
+        assert!(
+            error.contains("outputs.filebeat.address: `nowhere` is not host:port"),
+            "{error}"
+        );
+        let error = err("outputs: { filebeat: { enabled: true, mode: udp } }");
+        assert!(error.contains("outputs.filebeat.mode"), "{error}");
+        let error = err("outputs: { filebeat: { enabled: true, mode: files, prefix: .x } }");
+        assert!(error.contains("outputs.filebeat.prefix"), "{error}");
     }
 
     #[test]

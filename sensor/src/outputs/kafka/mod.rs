@@ -128,6 +128,45 @@ impl KafkaSettings {
         }
     }
 
+    /// Settings from the resolved configuration.
+    pub fn from_config(config: &crate::config::KafkaOutputConfig, mode: Mode) -> Self {
+        KafkaSettings {
+            brokers: config.brokers.join(","),
+            topics: config.topics.clone(),
+            compression: config.compression.clone(),
+            linger: config.linger,
+            batch_bytes: config.batch_bytes,
+            message_timeout: config.message_timeout,
+            memory_queue_bytes: config.memory_queue_bytes,
+            security: KafkaSecurity {
+                protocol: config.security.protocol.clone(),
+                ca_file: config.security.ca_file.clone(),
+                cert_file: config.security.cert_file.clone(),
+                key_file: config.security.key_file.clone(),
+                sasl_mechanism: config.security.sasl_mechanism.clone(),
+                username: config.security.username.clone(),
+                password: config
+                    .security
+                    .password
+                    .as_ref()
+                    .map(|p| Sensitive::new(p.expose().clone())),
+            },
+            client_id: config.client_id.clone(),
+            properties: config
+                .properties
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            shutdown_timeout: config.shutdown_timeout,
+            spool: SpoolSettings {
+                dir: config.spool.dir.clone(),
+                max_bytes: config.spool.max_bytes,
+                segment_bytes: config.spool.segment_bytes,
+            },
+            mode,
+        }
+    }
+
     /// The topic of `kind`'s records.
     pub fn topic(&self, kind: RecordKind) -> &str {
         &self.topics[tag_of(kind) as usize]
