@@ -1087,4 +1087,49 @@ mod real {
         assert!(!log.contains("Error decoding JSON"), "{log}");
         filebeat.stop();
     }
+
+    /// Kafka → Filebeat's kafka input (the shipped filebeat.yml, sarama speaking protocol
+    /// 2.6 to Kafka 4): every record once, event.id as the document id.
+    #[test]
+    fn kafka_to_filebeat_kafka_input_every_record_once_filebeat() {
+        use netsensor::outputs::kafka::{KafkaOutput, KafkaSettings};
+        use netsensor_testkit::stack::{self, Engine};
+        let service = stack::ensure(Engine::Kafka);
+        let dir = tempfile::tempdir().unwrap();
+        let records = fixture_records(dir.path());
+        let want = by_id(&records);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let prefix = format!("fbkafka-{}-{nanos}", std::process::id());
+        let metrics = Metrics::with_build("t", 0);
+        let health = Health::new(&metrics);
+        let mut settings = KafkaSettings::new(service.url.clone(), dir.path().join("spool"));
+        settings.topics = [
+            format!("{prefix}-packet"),
+            format!("{prefix}-flow"),
+            format!("{prefix}-rollup"),
+        ];
+        settings.mode = Mode::Replay;
+        let mut output = KafkaOutput::start(settings, &metrics, &health).unwrap();
+        write(&mut output, &records);
+        assert_eq!(output.close().unwrap(), 0);
+        drop(output);
+        let fb_dir = dir.path().join("filebeat");
+        let filebeat = Filebeat::start(
+            &fb_dir,
+            &[
+                ("NETSENSOR_FILEBEAT_KAFKA_ENABLED", "true".into()),
+                ("NETSENSOR_KAFKA_BOOTSTRAP", service.url.clone()),
+                ("NETSENSOR_KAFKA_TOPIC_PREFIX", prefix.clone()),
+                ("NETSENSOR_FILEBEAT_KAFKA_GROUP", format!("{prefix}-group")),
+            ],
+        );
+        let events = wait_for(&fb_dir, &want);
+        let log = filebeat.log();
+        let duplicates = check(&want, &events);
+        assert_eq!(duplicates, 0, "{log}");
+        filebeat.stop();
+    }
 }
