@@ -55,8 +55,8 @@ app.kubernetes.io/part-of: netsensor
 {{- if eq (int $total) 2 -}}
 {{- fail "elasticsearch.nodeSets add up to 2 nodes: two master-eligible nodes cannot survive the loss of either; use 1 (no redundancy) or 3 or more." -}}
 {{- end -}}
-{{- if and $v.kafka.enabled (gt (int $v.kafka.topic.replicas) (int $v.kafka.replicas)) -}}
-{{- fail (printf "kafka.topic.replicas (%d) is more than kafka.replicas (%d): Kafka cannot place more replicas than it has brokers." (int $v.kafka.topic.replicas) (int $v.kafka.replicas)) -}}
+{{- if and $v.kafka.enabled (gt (int $v.kafka.topics.replicas) (int $v.kafka.replicas)) -}}
+{{- fail (printf "kafka.topics.replicas (%d) is more than kafka.replicas (%d): Kafka cannot place more replicas than it has brokers." (int $v.kafka.topics.replicas) (int $v.kafka.replicas)) -}}
 {{- end -}}
 {{- if and $v.setup.kibanaObjects (not $v.kibana.enabled) -}}
 {{- fail "setup.kibanaObjects needs kibana.enabled: the setup Job imports the saved objects into this chart's Kibana." -}}
