@@ -9,6 +9,8 @@
 #  6. the rendered sensor config is accepted by `netsensor check-config` ($NETSENSOR_BIN)
 #  7. every shell script in a container command parses (sh -n)
 #  8. bad value combinations are refused with their sentence (helm-bad-values.sh)
+#  9. the sensor runs with the DaemonSet's restrictions (helm-pod-run.sh): user 65532,
+#     CAP_NET_RAW only, read-only root; it captures on lo and serves its probes
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 KUBE_VERSION="${KUBE_VERSION:-1.33.0}"
@@ -66,4 +68,10 @@ done
 
 step "bad values are refused"
 dev/iac/helm-bad-values.sh "$helm"
+
+step "the sensor under the DaemonSet's user, capabilities and read-only root"
+# Under /tmp: the pod's user cannot traverse root's home.
+pod="$(mktemp -d /tmp/netsensor-helm-pod.XXXXXX)"
+dev/iac/helm-pod-run.sh "$helm" "$NETSENSOR_BIN" "$pod"
+rm -rf "$pod"
 step "OK"
