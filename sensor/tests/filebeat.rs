@@ -753,24 +753,32 @@ mod real {
 
     impl Filebeat {
         fn start(dir: &Path, env: &[(&str, String)]) -> Filebeat {
+            Filebeat::spawn(dir, env, true)
+        }
+
+        /// With `file_output` false, Filebeat keeps the shipped output.elasticsearch.
+        fn spawn(dir: &Path, env: &[(&str, String)], file_output: bool) -> Filebeat {
             let binary = netsensor_testkit::filebeat::binary();
             std::fs::create_dir_all(dir.join("out")).unwrap();
             let mut command = Command::new(binary);
             command
                 .args(["-e", "--strict.perms=false", "-c"])
                 .arg(repo_root().join("filebeat/filebeat.yml"))
-                .args([
-                    "-E",
-                    &format!("output.file.path={}", dir.join("out").display()),
-                ])
-                .args(["-E", "output.file.filename=events"])
-                .args(["-E", "output.file.rotate_every_kb=1000000"])
-                .env("NETSENSOR_FILEBEAT_ES_ENABLED", "false")
                 .env("NETSENSOR_FILEBEAT_TCP_ENABLED", "false")
                 .env("NETSENSOR_FILEBEAT_FILES_ENABLED", "false")
                 .env("NETSENSOR_FILEBEAT_DATA", dir.join("data"))
                 .stdout(Stdio::null())
                 .stderr(std::fs::File::create(dir.join("filebeat.log")).unwrap());
+            if file_output {
+                command
+                    .args([
+                        "-E",
+                        &format!("output.file.path={}", dir.join("out").display()),
+                    ])
+                    .args(["-E", "output.file.filename=events"])
+                    .args(["-E", "output.file.rotate_every_kb=1000000"])
+                    .env("NETSENSOR_FILEBEAT_ES_ENABLED", "false");
+            }
             for (key, value) in env {
                 command.env(key, value);
             }
@@ -1130,6 +1138,42 @@ mod real {
         let log = filebeat.log();
         let duplicates = check(&want, &events);
         assert_eq!(duplicates, 0, "{log}");
+        filebeat.stop();
+    }
+
+    /// Filebeat's Elasticsearch output against OpenSearch: refused at connection time.
+    #[test]
+    fn filebeat_refuses_opensearch_opensearch() {
+        use netsensor_testkit::stack::{self, Engine};
+        let service = stack::ensure(Engine::OpenSearch);
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let fb_dir = dir.path().join("filebeat");
+        let mut filebeat = Filebeat::spawn(
+            &fb_dir,
+            &[
+                ("NETSENSOR_FILEBEAT_TCP_ENABLED", "true".into()),
+                ("NETSENSOR_FILEBEAT_TCP", format!("127.0.0.1:{port}")),
+                ("NETSENSOR_ES_URL", service.url.clone()),
+            ],
+            false,
+        );
+        filebeat.wait_listening(port);
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        std::io::Write::write_all(
+            &mut stream,
+            b"{\"event\":{\"id\":\"x1\",\"dataset\":\"netsensor.flow\"}}\n",
+        )
+        .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !filebeat
+            .log()
+            .contains("could not connect to a compatible version")
+        {
+            assert!(Instant::now() < deadline, "{}", filebeat.log());
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        assert!(filebeat.log().contains("_license"), "{}", filebeat.log());
         filebeat.stop();
     }
 }
