@@ -5,7 +5,7 @@
 #
 # Base images are pinned by digest. The digests were taken from public Dockerfiles that pin
 # the same tags; no image can be pulled on the machines this repository is developed on, so
-# this file is linted (checkov, make checkov) but has not been built here. Check them before
+# this file is linted (checkov and hadolint, make checkov hadolint) but has not been built here. Check them before
 # the first build: docker buildx imagetools inspect rust:1.95-slim-bookworm
 # Builder and runtime are both Debian bookworm, so the binaries' glibc matches.
 
@@ -27,6 +27,7 @@ RUN cargo build --release --locked -p netsensor -p netsensor-admin \
  && install -D -m 0644 dev/config/netsensor.example.yaml /out/usr/share/doc/netsensor/netsensor.example.yaml
 
 FROM debian:bookworm-slim@sha256:7b140f374b289a7c2befc338f42ebe6441b7ea838a042bbd5acbfca6ec875818
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 # The runtime libraries only: libpcap, and those librdkafka links dynamically (OpenSSL,
 # SASL, curl, zstd). ca-certificates for https:// outputs that use the system roots.
 RUN apt-get update \
@@ -39,7 +40,7 @@ RUN apt-get update \
  && install -d -o 65532 -g 65532 -m 0750 /var/lib/netsensor
 COPY --from=build /out/ /
 # Fails the build when a shared library of either binary is missing from this stage.
-RUN ! ldd /usr/bin/netsensor /usr/bin/netsensor-admin | grep -q 'not found' \
+RUN if ldd /usr/bin/netsensor /usr/bin/netsensor-admin | grep 'not found'; then exit 1; fi \
  && netsensor --version && netsensor-admin --version
 LABEL org.opencontainers.image.title="netsensor" \
       org.opencontainers.image.description="Network traffic sensor: capture, decode, enrich, ECS records" \
