@@ -5,7 +5,9 @@
 #  2. `tofu fmt -check` (OpenTofu built from the Go module proxy)
 #  3. OpenTofu renders the Ansible inventory template (inventory-test/), and the result has
 #     the groups of ansible/site.yml with an address for every host
-#  4. the sensors' cloud-init user data is YAML with the #cloud-config header
+#  4. the variable validations, evaluated by OpenTofu on copies of the variables.tf files:
+#     good values pass, bad ones fail with their message
+#  5. the sensors' cloud-init user data is YAML with the #cloud-config header
 # Not checked here: `tofu validate`/`plan` and tflint's AWS rules, which need the AWS
 # provider's schema from the registry.
 set -euo pipefail
@@ -45,6 +47,45 @@ for name, host in groups["sensors"]["hosts"].items():
     assert host["netsensor_captures"][0]["interface"] == "mirror0", (name, host)
 print(f"inventory: {counts}")
 PY
+
+step "variable validations (tofu plan of the variables alone)"
+validation() { # expect(ok|message) dir, then -var arguments
+  local expect="$1" dir="$2"
+  shift 2
+  local case="$work/vars-$RANDOM"
+  mkdir -p "$case" && cp "$dir/variables.tf" "$case/"
+  "$tofu" -chdir="$case" init -input=false >/dev/null
+  local log status=0
+  log="$("$tofu" -chdir="$case" plan -input=false -no-color "$@" 2>&1)" || status=$?
+  if [ "$expect" = ok ]; then
+    [ "$status" = 0 ] || { echo "FAIL: $dir $* should pass: $log"; return 1; }
+  else
+    [ "$status" != 0 ] && grep -qF -- "$expect" <<<"$(tr -s ' \n' ' ' <<<"$log")" ||
+      { echo "FAIL: $dir $* should fail with \"$expect\": $log"; return 1; }
+  fi
+}
+ex=terraform/examples/aws
+ex_vars=(-var region=eu-central-1 -var 'availability_zones=["eu-central-1a"]' -var ami_id=ami-0 \
+  -var 'admin_cidrs=["203.0.113.0/24"]')
+validation ok "$ex" "${ex_vars[@]}"
+validation "two master-eligible nodes cannot survive" "$ex" "${ex_vars[@]}" \
+  -var 'elasticsearch={count=2, instance_type="r6i.large", data_gib=10}'
+validation "name must be 2 to 21" "$ex" "${ex_vars[@]}" -var name=Netsensor
+sg=terraform/modules/security-groups
+sg_vars=(-var name=n -var vpc_id=vpc-0 -var vpc_cidr=10.0.0.0/16 -var 'mirror_source_cidrs=["10.0.0.0/16"]')
+validation ok "$sg" "${sg_vars[@]}" -var 'admin_cidrs=["203.0.113.0/24"]'
+validation "SSH and Kibana would be open to the Internet" "$sg" "${sg_vars[@]}" -var 'admin_cidrs=["0.0.0.0/0"]'
+tm=terraform/modules/traffic-mirroring
+tm_vars=(-var name=n -var 'source_network_interface_ids=["eni-1"]')
+validation ok "$tm" "${tm_vars[@]}" -var 'target_network_interface_ids=["eni-2"]'
+validation "Give at least one sensor network interface" "$tm" "${tm_vars[@]}" -var 'target_network_interface_ids=[]'
+validation "rule_number from 11 to 32766" "$tm" "${tm_vars[@]}" -var 'target_network_interface_ids=["eni-2"]' \
+  -var 'filter_rules=[{direction="ingress", rule_number=10, source_cidr_block="0.0.0.0/0", destination_cidr_block="0.0.0.0/0"}]'
+validation "24-bit VXLAN VNI" "$tm" "${tm_vars[@]}" -var 'target_network_interface_ids=["eni-2"]' -var virtual_network_id=16777216
+in=terraform/modules/instances
+validation "role must be one of" "$in" -var name=n -var role=web -var instance_count=1 -var instance_type=t3.micro \
+  -var ami_id=ami-0 -var 'subnet_ids=["s"]' -var 'security_group_ids=["g"]'
+echo "variable validations: 10 cases OK"
 
 step "cloud-init user data"
 "$py" - terraform/examples/aws/sensor-user-data.yaml <<'PY'

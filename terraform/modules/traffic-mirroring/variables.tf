@@ -46,6 +46,10 @@ variable "filter_rules" {
     { direction = "ingress", rule_number = 100, source_cidr_block = "0.0.0.0/0", destination_cidr_block = "0.0.0.0/0" },
     { direction = "egress", rule_number = 100, source_cidr_block = "0.0.0.0/0", destination_cidr_block = "0.0.0.0/0" },
   ]
+  validation {
+    condition     = alltrue([for rule in var.filter_rules : contains(["ingress", "egress"], rule.direction) && rule.rule_number > 10 && rule.rule_number <= 32766])
+    error_message = "Each filter rule needs direction ingress or egress and a rule_number from 11 to 32766 (10 is the rule that keeps VXLAN out of the mirror)."
+  }
 }
 
 variable "tags" {
