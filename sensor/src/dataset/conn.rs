@@ -44,6 +44,18 @@ struct Direction {
     max_acked: Option<u32>,
     /// Sequence number of this direction's FIN.
     fin: Option<u32>,
+    /// `next` has moved past the FIN (it occupies one sequence number).
+    fin_passed: bool,
+}
+
+impl Direction {
+    /// Moves `next` past the FIN once the data before it is complete.
+    fn pass_fin(&mut self) {
+        if !self.fin_passed && self.fin.is_some() && self.fin == self.next {
+            self.next = self.next.map(|next| next.wrapping_add(1));
+            self.fin_passed = true;
+        }
+    }
 }
 
 /// Counters of one connection, added to the export's totals.
@@ -149,10 +161,11 @@ impl Connection {
         if this.next.is_none() {
             this.next = Some(data_seq);
         }
-        if seg.flags & FIN != 0 {
+        if seg.flags & FIN != 0 && this.fin.is_none() {
             this.fin = Some(data_seq.wrapping_add(seg.len));
         }
         if seg.len == 0 {
+            this.pass_fin();
             return;
         }
         let Some(next) = this.next else { return };
@@ -198,6 +211,7 @@ impl Connection {
     /// Delivers waiting segments that `next` has reached; drops those it has passed.
     fn drain(&mut self, dir: usize) {
         loop {
+            self.dirs[dir].pass_fin();
             let Some(next) = self.dirs[dir].next else {
                 return;
             };
@@ -242,11 +256,11 @@ impl Connection {
             }
             let this = &self.dirs[dir];
             let Some(next) = this.next else { continue };
-            if this.fin.is_some_and(|fin| seq_after(fin, next)) {
+            if !this.fin_passed && this.fin.is_some_and(|fin| seq_after(fin, next)) {
                 self.gap = true;
             }
-            let limit = next.wrapping_add(u32::from(this.fin.is_some()));
-            if this.max_acked.is_some_and(|ack| seq_after(ack, limit)) {
+            // A FIN that `next` passed is counted in it already.
+            if this.max_acked.is_some_and(|ack| seq_after(ack, next)) {
                 self.gap = true;
             }
         }
@@ -371,6 +385,27 @@ mod tests {
         c.push(0, ack, || kept(0));
         c.finish();
         assert!(!c.gap);
+    }
+
+    #[test]
+    fn the_fin_occupies_one_sequence_number() {
+        // Bytes after the FIN (as some stacks send, or padding counted as payload) follow
+        // it in order: no gap.
+        let mut c = Connection::new(0, 80, true, 16);
+        syn(&mut c, 1, 500);
+        data(&mut c, 1, 501, 10, 1);
+        let fin = SegmentInfo {
+            dir: 1,
+            flags: FIN | ACK,
+            seq: 511,
+            ack: 0,
+            len: 0,
+        };
+        c.push(0, fin, || kept(0));
+        data(&mut c, 1, 512, 6, 2);
+        c.finish();
+        assert!(!c.gap);
+        assert_eq!(tags(&c), vec![1, 2]);
     }
 
     #[test]
