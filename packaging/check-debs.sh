@@ -41,6 +41,7 @@ dpkg-deb -x "$sensor" "$tmp/sensor"
 # netsensor-admin: binary, templates, requests, Kibana objects where the tool looks.
 [[ $(field "$admin" Package) == netsensor-admin ]] || fail "wrong package name in $admin"
 field "$admin" Depends | grep -q 'libpcap' && fail "netsensor-admin must not depend on libpcap"
+field "$admin" Depends | grep -q adduser || fail "netsensor-admin does not depend on adduser (its postinst creates the group)"
 for f in /usr/bin/netsensor-admin /lib/systemd/system/netsensor-admin-watch.service \
   /lib/systemd/system/netsensor-admin-watch.timer; do has_file "$admin" "$f"; done
 repo=$(cd "$(dirname "$0")/.." && pwd)

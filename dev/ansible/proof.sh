@@ -10,6 +10,7 @@
 #   6. the sensor runs under the unit's restrictions (user netsensor, CAP_NET_RAW only, no
 #      new privileges, / read-only but /var/lib/netsensor and /var/log/netsensor) and writes
 #      its store, its logs, records into Elasticsearch, and its spool when the cluster is away
+#   7. netsensor-admin watch --once with the watch service's user, group, env and credential
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 fail() { echo "ansible-check: $*" >&2; exit 1; }
@@ -48,12 +49,16 @@ stack=${NETSENSOR_STACK_DIR:-/var/tmp/netsensor-stack}/elasticsearch-secure
 export NETSENSOR_PROOF_ES_URL=https://127.0.0.1:9202
 export NETSENSOR_PROOF_ES_CA=$stack/ca.pem
 export NETSENSOR_PROOF_ES_PASSWORD_FILE=$stack/elastic-password
+# From a clean machine: the first run installs and configures everything.
+apt-get purge -y -qq netsensor netsensor-admin >/dev/null 2>&1 || true
+rm -rf /etc/netsensor /var/lib/netsensor /var/log/netsensor /var/cache/netsensor-deb
 for run in 1 2; do
   ansible-playbook proof/netsensor-local.yml -i inventories/local --diff >"$work/run$run.log" 2>&1 \
     || { tail -40 "$work/run$run.log"; fail "run $run of the netsensor role failed (log above)"; }
   line=$(recap "$work/run$run.log"); echo "   run $run: $line"
   [[ $line == *"failed=0"* ]] || fail "run $run: $line"
 done
+[[ $(recap "$work/run1.log") != *"changed=0"* ]] || fail "the first run changed nothing on a clean machine"
 [[ $(recap "$work/run2.log") == *"changed=0"* ]] || {
   grep -B3 -E '^changed:' "$work/run2.log" | head -40; fail "the second run changed something"; }
 for secret in proof-only "$(cat "$NETSENSOR_PROOF_ES_PASSWORD_FILE")" "$(cat /etc/netsensor/es-api-key)"; do
@@ -112,4 +117,16 @@ wait
 find /var/lib/netsensor/spool -type f -size +0 2>/dev/null | grep -q . \
   || { cat "$work/sensor.out"; fail "nothing spooled under /var/lib/netsensor/spool with the cluster away"; }
 echo "   spool written with the cluster away: $(find /var/lib/netsensor/spool -type f | wc -l) file(s)"
+step "netsensor-admin watch --once as netsensor-admin-watch.service runs it"
+# A user that is not netsensor, with the group netsensor (SupplementaryGroups=), the env file
+# and the password as its credential; only this proof's streams, so other data is untouched.
+install -m 0644 /etc/netsensor/admin-password "$work/credential"
+mkdir -m 0777 "$work/archive"
+( set -a; . /etc/netsensor/admin.env; set +a
+  NETSENSOR_ES_PASSWORD_FILE=$work/credential setpriv --reuid nobody --regid nogroup \
+    --groups "$(getent group netsensor | cut -d: -f3)" --no-new-privs \
+    netsensor-admin watch --once --archive-dir "$work/archive" \
+      --streams 'logs-netsensor.*-ansibleproof' --max-disk-percent 99 ) >"$work/watch.out" 2>&1 \
+  || { cat "$work/watch.out"; fail "watch --once failed as the user netsensor_admin"; }
+echo "   one pass as netsensor_admin (role netsensor-admin) through the CA in /etc/netsensor"
 step "all proven"
