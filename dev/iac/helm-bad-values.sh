@@ -35,6 +35,10 @@ check netsensor "claimName is empty" --set storage.type=persistentVolumeClaim
 check netsensor "without a capture records nothing" --set 'config.captures=null'
 check netsensor "scrapes through the metrics Service" --set metrics.serviceMonitor.enabled=true \
   --set metrics.service.enabled=false
+check netsensor "SASL needs the user's password from a Secret" --set config.outputs.kafka.enabled=true
+check netsensor "the password would cross the network in clear text" --set config.outputs.kafka.enabled=true \
+  --set kafka.passwordSecret.name=p --set config.outputs.kafka.security.protocol=sasl_plaintext
+check netsensor "additional properties 'password' not allowed" --set config.outputs.kafka.security.password=inline
 # netsensor: refusals of values.schema.json (unknown keys, out-of-range values)
 # listeners are the chart's: the query API cannot be moved off loopback through values
 check netsensor "additional properties 'listeners' not allowed" --set config.listeners.query.address=0.0.0.0:9103

@@ -78,6 +78,19 @@ must not. Each failure is one sentence naming the values to change.
 {{- end -}}
 {{- end -}}
 {{- end -}}
+{{- $k := $v.config.outputs.kafka -}}
+{{- if $k.enabled -}}
+{{- $proto := $k.security.protocol -}}
+{{- if and (hasPrefix "sasl_" $proto) (not $v.kafka.passwordSecret.name) -}}
+{{- fail (printf "config.outputs.kafka.security.protocol is %s but kafka.passwordSecret.name is empty: SASL needs the user's password from a Secret." $proto) -}}
+{{- end -}}
+{{- if and (hasPrefix "sasl_" $proto) (not (and $k.security.sasl_mechanism $k.security.username)) -}}
+{{- fail "config.outputs.kafka.security: a sasl_* protocol needs sasl_mechanism and username." -}}
+{{- end -}}
+{{- if and (or (eq $proto "plaintext") (eq $proto "sasl_plaintext")) $v.kafka.passwordSecret.name -}}
+{{- fail (printf "config.outputs.kafka.security.protocol is %s: the password would cross the network in clear text; use sasl_ssl." $proto) -}}
+{{- end -}}
+{{- end -}}
 {{- if and $v.metrics.serviceMonitor.enabled (not $v.metrics.service.enabled) -}}
 {{- fail "metrics.serviceMonitor.enabled needs metrics.service.enabled: the ServiceMonitor scrapes through the metrics Service." -}}
 {{- end -}}
@@ -108,6 +121,13 @@ config init container replaces with the pod's IP from the downward API.
 {{- end -}}
 {{- if $v.elasticsearch.caSecret.name -}}
 {{- $_ := set $es "ca_file" (printf "%s/elasticsearch-ca/%s" $sd $v.elasticsearch.caSecret.key) -}}
+{{- end -}}
+{{- $ks := $cfg.outputs.kafka.security -}}
+{{- if $v.kafka.passwordSecret.name -}}
+{{- $_ := set $ks "password" (dict "file" (printf "%s/kafka-password/%s" $sd $v.kafka.passwordSecret.key)) -}}
+{{- end -}}
+{{- if $v.kafka.caSecret.name -}}
+{{- $_ := set $ks "ca_file" (printf "%s/kafka-ca/%s" $sd $v.kafka.caSecret.key) -}}
 {{- end -}}
 {{- if $v.pseudonymizeKeySecret.name -}}
 {{- $_ := set $cfg.privacy "pseudonymize" (dict "key" (dict "file" (printf "%s/pseudonymize/%s" $sd $v.pseudonymizeKeySecret.key))) -}}
@@ -142,8 +162,7 @@ capabilities:
   readOnly: true
 - name: run
   mountPath: /run/netsensor
-{{- range $name := list "elasticsearch-api-key" "elasticsearch-password" "elasticsearch-ca" }}
-{{- $s := get (dict "elasticsearch-api-key" $.Values.elasticsearch.apiKeySecret "elasticsearch-password" $.Values.elasticsearch.passwordSecret "elasticsearch-ca" $.Values.elasticsearch.caSecret) $name }}
+{{- range $name, $s := include "netsensor.secretVolumes" . | fromYaml }}
 {{- if $s.name }}
 - name: {{ $name }}
   mountPath: {{ $sd }}/{{ $name }}
@@ -155,4 +174,10 @@ capabilities:
   mountPath: {{ $sd }}/pseudonymize
   readOnly: true
 {{- end }}
+{{- end -}}
+
+{{/* The credential Secrets, by volume name. */}}
+{{- define "netsensor.secretVolumes" -}}
+{{- $v := .Values -}}
+{{- toYaml (dict "elasticsearch-api-key" $v.elasticsearch.apiKeySecret "elasticsearch-password" $v.elasticsearch.passwordSecret "elasticsearch-ca" $v.elasticsearch.caSecret "kafka-password" $v.kafka.passwordSecret "kafka-ca" $v.kafka.caSecret) -}}
 {{- end -}}
