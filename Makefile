@@ -19,7 +19,7 @@ DEMO_ES_URL ?= http://127.0.0.1:9200
 SENSOR = $(CARGO_TARGET_DIR)/release/netsensor
 ADMIN = $(CARGO_TARGET_DIR)/release/netsensor-admin
 
-.PHONY: all deps geo build release demo test test-rust lint fmt bench fuzz schema-docs clean \
+.PHONY: all deps geo build release demo test test-rust lint lint-rust fmt bench fuzz schema-docs clean \
 	stack-up stack-down stack-status
 
 all: build
@@ -58,7 +58,11 @@ demo: deps geo release
 	@echo "  - index care: docs/admin.md (status, rollover, archive, watch)"
 	@echo "  - your own capture: netsensor run --config dev/config/netsensor.example.yaml"
 
-lint:
+# rustfmt and clippy, then the deployment bundle's checks (Ansible, Helm, Terraform,
+# Dockerfile, packages, checkov).
+lint: lint-rust deploy-checks
+
+lint-rust:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
@@ -70,7 +74,7 @@ fmt:
 test:
 	@dev/stage deps $(MAKE) --no-print-directory deps
 	@dev/stage geo $(MAKE) --no-print-directory geo
-	@dev/stage lint $(MAKE) --no-print-directory lint
+	@dev/stage lint $(MAKE) --no-print-directory lint-rust
 	@dev/stage deploy-checks $(MAKE) --no-print-directory deploy-checks
 	@dev/stage test $(MAKE) --no-print-directory test-rust
 
