@@ -628,3 +628,31 @@ fn bad_input_gives_clear_errors_without_panics() {
         "the malformed fixtures count malformed frames"
     );
 }
+
+#[test]
+fn crafted_captures_match_their_generator() {
+    // The committed captures are what make_dataset.py writes (deterministic); regenerate
+    // them with `python3 dev/fixtures/crafted/make_dataset.py` after changing it.
+    assert!(common::have_program("python3"), "python3 is needed");
+    let dir = tempfile::tempdir().unwrap();
+    for script in ["make.py", "make_dataset.py"] {
+        std::fs::copy(crafted(script), dir.path().join(script)).unwrap();
+    }
+    let status = std::process::Command::new("python3")
+        .arg(dir.path().join("make_dataset.py"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    for name in [
+        "dataset-reorder.pcap",
+        "dataset-retransmission.pcap",
+        "dataset-wraparound.pcap",
+        "dataset-gap.pcap",
+    ] {
+        let fresh = std::fs::read(dir.path().join(name)).unwrap();
+        assert!(
+            fresh == std::fs::read(crafted(name)).unwrap(),
+            "{name} differs from make_dataset.py's output"
+        );
+    }
+}
