@@ -23,8 +23,8 @@ cargo-deb: $(CARGO_DEB)
 
 deb: $(CARGO_DEB)
 	$(CARGO) build --workspace --release --locked
-	$(CARGO_DEB) -p netsensor --no-build -o $(DEB_DIR)
-	$(CARGO_DEB) -p netsensor-admin --no-build -o $(DEB_DIR)
+	$(CARGO_DEB) -p netsensor --no-build --dbgsym -o $(DEB_DIR)
+	$(CARGO_DEB) -p netsensor-admin --no-build --dbgsym -o $(DEB_DIR)
 	packaging/check-debs.sh $(DEB_DIR) $(DEB_VERSION)
 
 # cargo-deb warns that the dev profile is for checks only; that is what this is.
