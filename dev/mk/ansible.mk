@@ -1,7 +1,8 @@
 # The Ansible bundle's proof (docs/deploy-ansible.md): ansible-lint (production, offline),
 # syntax check, site.yml --check --diff against this machine, the netsensor roles applied
 # for real here twice (the second run changes nothing), units verified, and the sensor run
-# under the unit's restrictions. Installs the packages from deb-check on this machine.
+# under the unit's restrictions. Purges and reinstalls the netsensor packages (from deb-check) on
+# this machine, and removes /etc/netsensor, /var/lib/netsensor and /var/log/netsensor first.
 .PHONY: ansible-check ansible-lint
 DEPLOY_CHECKS += ansible-check
 
