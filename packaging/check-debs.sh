@@ -20,7 +20,8 @@ has_file() { contents "$1" | grep -qx "$2" || fail "$(basename "$1") lacks $2"; 
 field "$sensor" Depends | grep -q 'libpcap0\.8' || fail "netsensor does not depend on libpcap0.8: $(field "$sensor" Depends)"
 field "$sensor" Depends | grep -q 'adduser' || fail "netsensor does not depend on adduser"
 for f in /usr/bin/netsensor /etc/netsensor/netsensor.yaml /lib/systemd/system/netsensor.service \
-  /usr/share/doc/netsensor/copyright; do has_file "$sensor" "$f"; done
+  /usr/share/doc/netsensor/copyright /usr/share/man/man1/netsensor.1.gz \
+  /usr/share/man/man1/netsensor-replay.1.gz; do has_file "$sensor" "$f"; done
 dpkg-deb -I "$sensor" conffiles | grep -qx /etc/netsensor/netsensor.yaml \
   || fail "/etc/netsensor/netsensor.yaml is not a conffile"
 postinst=$(dpkg-deb -I "$sensor" postinst)

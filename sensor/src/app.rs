@@ -16,8 +16,8 @@ use crate::capture::offline::PcapFile;
 use crate::capture::replay::Replay;
 use crate::capture::SourceInfo;
 use crate::cli::{
-    CheckConfigArgs, Cli, Command, CommonArgs, DatasetArgs, QueryArgs, RecordArg, ReplayArgs,
-    RunArgs, SchemaArgs, SchemaFormat,
+    CheckConfigArgs, Cli, Command, CommonArgs, DatasetArgs, ManArgs, QueryArgs, RecordArg,
+    ReplayArgs, RunArgs, SchemaArgs, SchemaFormat,
 };
 use crate::config::{self, Config};
 use crate::enrich::{Enricher, GeoIp, GeoPaths, Pseudonymizer};
@@ -41,7 +41,36 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Query(args) => query(args),
         Command::Schema(args) => schema(args),
         Command::Dataset(args) => dataset(args),
+        Command::Man(args) => man(args),
     }
+}
+
+/// `netsensor man DIR`: the manual pages, from the clap definitions: `netsensor.1` and one
+/// page per visible subcommand (`netsensor-replay.1`, ...), which the main page refers to.
+fn man(args: ManArgs) -> Result<ExitCode> {
+    use clap::CommandFactory;
+    std::fs::create_dir_all(&args.dir)
+        .with_context(|| format!("cannot create {}", args.dir.display()))?;
+    let top = Cli::command();
+    let mut pages = vec![("netsensor".to_owned(), top.clone())];
+    for sub in top.get_subcommands().filter(|s| !s.is_hide_set()) {
+        let name = format!("netsensor-{}", sub.get_name());
+        // The page's title is the display name; the synopsis shows the bin name.
+        let page = sub
+            .clone()
+            .display_name(name.clone())
+            .bin_name(format!("netsensor {}", sub.get_name()));
+        pages.push((name, page));
+    }
+    for (name, command) in pages {
+        let mut page = Vec::new();
+        clap_mangen::Man::new(command)
+            .render(&mut page)
+            .with_context(|| format!("cannot render the manual page {name}"))?;
+        let path = args.dir.join(format!("{name}.1"));
+        std::fs::write(&path, page).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `netsensor dataset`: prints the summary line; exits 3 when a capture file was damaged.

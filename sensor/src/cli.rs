@@ -34,6 +34,18 @@ pub enum Command {
     /// Export machine-learning samples: the first N payload packets of each TCP
     /// connection, anonymized, one raw-IP pcap per connection plus an index CSV.
     Dataset(DatasetArgs),
+    /// Write the manual pages (roff) into DIR: netsensor.1 and one netsensor-SUBCOMMAND.1
+    /// per subcommand, generated from this command line's definitions. The Debian package
+    /// ships them (`packaging/man/`, kept in step by a test).
+    #[command(hide = true)]
+    Man(ManArgs),
+}
+
+/// `man` options.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Directory to write the pages into (created when missing).
+    pub dir: PathBuf,
 }
 
 /// Flags every subcommand accepts.
