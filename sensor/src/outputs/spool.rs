@@ -183,6 +183,14 @@ impl Spool {
             .all(|s| s.read_all || s.read_offset >= s.bytes)
     }
 
+    /// Logs, at shutdown, that records are left for the next start (and where).
+    pub fn warn_if_left(&self, output: &str) {
+        if !self.is_drained() {
+            tracing::warn!(output, bytes = self.bytes(), dir = %self.settings().dir.display(),
+                "Records are left in the spool; the next start sends them.");
+        }
+    }
+
     /// Torn or corrupt entries found so far (each skips the rest of its segment).
     pub fn corrupt_entries(&self) -> u64 {
         self.corrupt

@@ -749,6 +749,16 @@ pub struct DeliveryMetrics {
     pub spool_segments: Gauge,
 }
 
+impl DeliveryMetrics {
+    /// Sets the spool gauges (`netsensor_output_spool_bytes`, `_segments`).
+    pub fn set_spool(&self, bytes: u64, segments: usize) {
+        self.spool_bytes
+            .set(i64::try_from(bytes).unwrap_or(i64::MAX));
+        self.spool_segments
+            .set(i64::try_from(segments).unwrap_or(i64::MAX));
+    }
+}
+
 /// One decode-error counter per [`DecodeLayer`]; indexing is by enum, never by input.
 #[derive(Debug, Clone)]
 pub struct DecodeErrorCounters {

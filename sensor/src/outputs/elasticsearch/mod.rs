@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 
 use netsensor_elastic::{Cluster, ClusterConfig};
 use netsensor_schema::RecordKind;
-use tracing::{error, info, warn};
+use tracing::{error, info};
 
 use super::spool::{Spool, SpoolError, SpoolSettings};
 use super::Output;
@@ -246,12 +246,7 @@ impl Shared {
     }
 
     fn publish_spool(&self, spool: &Spool) {
-        self.metrics
-            .spool_bytes
-            .set(i64::try_from(spool.bytes()).unwrap_or(i64::MAX));
-        self.metrics
-            .spool_segments
-            .set(i64::try_from(spool.segments()).unwrap_or(i64::MAX));
+        self.metrics.set_spool(spool.bytes(), spool.segments());
     }
 }
 
@@ -422,10 +417,7 @@ impl ElasticsearchOutput {
             spool_bytes = spool.bytes(),
             "Elasticsearch output stopped."
         );
-        if spool.bytes() > 0 {
-            warn!(output = NAME, bytes = spool.bytes(), dir = %spool.settings().dir.display(),
-                "Records are left in the spool; the next start sends them.");
-        }
+        spool.warn_if_left(NAME);
         flushed.map_err(io::Error::other)?;
         Ok(lost + m.dead_lettered.get() + m.records.dropped.get())
     }

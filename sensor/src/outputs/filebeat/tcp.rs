@@ -150,12 +150,7 @@ impl Shared {
     }
 
     fn publish_spool(&self, spool: &Spool) {
-        self.metrics
-            .spool_bytes
-            .set(i64::try_from(spool.bytes()).unwrap_or(i64::MAX));
-        self.metrics
-            .spool_segments
-            .set(i64::try_from(spool.segments()).unwrap_or(i64::MAX));
+        self.metrics.set_spool(spool.bytes(), spool.segments());
     }
 }
 
@@ -223,10 +218,7 @@ impl FilebeatTcpOutput {
             spool_bytes = spool.bytes(),
             "Filebeat output stopped."
         );
-        if !spool.is_drained() {
-            warn!(output = NAME, bytes = spool.bytes(), dir = %spool.settings().dir.display(),
-                "Records are left in the spool; the next start sends them.");
-        }
+        spool.warn_if_left(NAME);
         flushed.map_err(io::Error::other)?;
         Ok(lost + m.records.dropped.get())
     }
