@@ -24,6 +24,10 @@ packages=(
   # small tools the Makefile and the benchmarks use, and the flow exporters `make bench`
   # compares with
   jq time softflowd argus-server argus-client
+  # deployment checks: Python with venv (ansible-lint, checkov, kubernetes-validate and
+  # python-hcl2 go into virtualenvs under ~/.cache/netsensor; kibana-objects/generate.py),
+  # systemd-analyze for the units the packages and the Ansible role install
+  python3 python3-venv systemd
 )
 
 missing=()
