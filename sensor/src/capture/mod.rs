@@ -3,9 +3,12 @@
 //! Both hand the pipeline [`Frame`]s: the captured bytes plus the metadata the decoder and
 //! the record need. Frame buffers are pooled so the hot path allocates nothing per packet.
 
+#[cfg(target_os = "linux")]
+pub mod afpacket;
 pub mod live;
 pub mod offline;
 pub mod replay;
+pub mod select;
 
 use std::ops::Range;
 use std::sync::Arc;

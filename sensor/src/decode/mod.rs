@@ -12,6 +12,7 @@
 //! still yields its fixed fields: ports, flags, sequence numbers and window.
 
 pub mod app;
+pub mod fast;
 mod link;
 mod tcp_options;
 

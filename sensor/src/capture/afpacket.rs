@@ -1,0 +1,1 @@
+//! Linux AF_PACKET TPACKET_V3 capture with fanout (work in progress; see issue 10).

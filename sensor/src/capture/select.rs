@@ -1,0 +1,1 @@
+//! Interface selection by name globs (work in progress; see issue 10).

@@ -1,0 +1,1 @@
+//! Fast header path for flow-only processing (work in progress; see issue 8).
