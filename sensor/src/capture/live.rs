@@ -302,3 +302,21 @@ pub fn list_interfaces() -> Result<Vec<InterfaceInfo>, pcap::Error> {
         })
         .collect())
 }
+
+impl super::LiveSource for LiveCapture {
+    fn name(&self) -> &str {
+        self.interface()
+    }
+
+    fn fill(&mut self, batch: &mut FrameBatch, max_frames: usize) -> Result<usize, LiveError> {
+        LiveCapture::fill(self, batch, max_frames)
+    }
+
+    fn kernel_drops(&mut self) -> KernelDrops {
+        LiveCapture::kernel_drops(self)
+    }
+
+    fn max_frame(&self) -> Option<u32> {
+        LiveCapture::max_frame(self)
+    }
+}

@@ -53,6 +53,23 @@ impl LinkType {
     }
 }
 
+/// A live capture source the pipeline's capture threads read from: a libpcap handle
+/// ([`live::LiveCapture`]) or one AF_PACKET ring of a fanout group. Each source is read by
+/// one thread.
+pub trait LiveSource: Send {
+    /// Name for logs and metric labels (the interface, plus the ring number for AF_PACKET).
+    fn name(&self) -> &str;
+    /// Appends up to `max_frames` frames to `batch`; returns how many. Returns early (with
+    /// fewer, possibly none) when the source's read timeout passes, so a stop flag is seen.
+    fn fill(&mut self, batch: &mut FrameBatch, max_frames: usize)
+        -> Result<usize, live::LiveError>;
+    /// Kernel drop counters since the previous call.
+    fn kernel_drops(&mut self) -> live::KernelDrops;
+    /// Largest frame expected on this interface (MTU plus link header), if known: larger
+    /// frames come from NIC offloads.
+    fn max_frame(&self) -> Option<u32>;
+}
+
 /// Metadata of one captured frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FrameMeta {
