@@ -15,6 +15,9 @@ use crate::values::{CommunityId, EventId, KeywordNumber, Mac, Timestamp};
 /// Most VLAN tags kept per frame (outermost first); deeper stacks keep the outer ones.
 pub const MAX_VLAN_TAGS: usize = 4;
 
+/// Most MPLS labels kept per frame (top of stack first); deeper stacks keep the top ones.
+pub const MAX_MPLS_LABELS: usize = 8;
+
 /// One record per captured frame (`event.dataset: netsensor.packet`).
 #[derive(Debug, Clone, Serialize)]
 pub struct PacketRecord<'a> {
@@ -538,6 +541,59 @@ pub struct Netsensor<'a> {
     /// Flow state and position (flow records).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub flow: Option<FlowDetails>,
+    /// The encapsulation removed to reach the packet the record describes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tunnel: Option<Tunnel>,
+    /// MPLS label stack the packet was carried in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mpls: Option<Mpls>,
+    /// 1 in N flows kept by load shedding (1: every flow), so counts can be scaled back.
+    pub sample_rate: SampleRate,
+}
+
+/// `netsensor.sample_rate`: 1 in this many flows was kept. Defaults to 1 (nothing shed),
+/// so records built before load shedding existed stay correct.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct SampleRate(pub u32);
+
+impl Default for SampleRate {
+    fn default() -> Self {
+        SampleRate(1)
+    }
+}
+
+/// `netsensor.tunnel`: the outer layer of a decapsulated packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Tunnel {
+    /// `vxlan`, `geneve`, `gre`, `erspan`, `mpls`, `ipip`, `ipv6-in-ipv4`, … (outermost).
+    #[serde(rename = "type")]
+    pub type_: &'static str,
+    /// VNI, GRE key or ERSPAN session id of the outermost layer that has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<u32>,
+    /// Outermost IP header's source.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<TunnelEndpoint>,
+    /// Outermost IP header's destination.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub destination: Option<TunnelEndpoint>,
+    /// Encapsulation layers removed.
+    pub depth: u8,
+}
+
+/// `netsensor.tunnel.source` / `netsensor.tunnel.destination`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct TunnelEndpoint {
+    /// Outer IP address.
+    pub ip: IpAddr,
+}
+
+/// `netsensor.mpls`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Mpls {
+    /// Labels, top of stack first.
+    pub labels: ArrayVec<u32, MAX_MPLS_LABELS>,
 }
 
 /// `netsensor.flow`.
@@ -608,10 +664,25 @@ pub struct RollupDetails<'a> {
 }
 
 /// `netsensor` of a rollup record.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct RollupNetsensor<'a> {
     /// Interval, dimension and key.
     pub rollup: RollupDetails<'a>,
+}
+
+impl RollupNetsensor<'_> {
+    /// Rollups are counted before load shedding samples flows, so they always cover every
+    /// packet: their `netsensor.sample_rate` is 1.
+    pub const SAMPLE_RATE: SampleRate = SampleRate(1);
+}
+
+impl Serialize for RollupNetsensor<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(2))?;
+        map.serialize_entry("rollup", &self.rollup)?;
+        map.serialize_entry("sample_rate", &Self::SAMPLE_RATE)?;
+        map.end()
+    }
 }
 
 /// One record per interval × dimension × key (`event.dataset: netsensor.rollup`).

@@ -137,6 +137,17 @@ pub fn packet<'a>(
             os: Some(OsGuess { name: "Linux" }),
             insecure: true,
             flow: None,
+            tunnel: Some(Tunnel {
+                type_: "vxlan",
+                id: Some(100),
+                source: Some(TunnelEndpoint { ip: ip_a }),
+                destination: Some(TunnelEndpoint { ip: ip_b }),
+                depth: 1,
+            }),
+            mpls: Some(Mpls {
+                labels: [16, 17].into_iter().collect(),
+            }),
+            sample_rate: SampleRate(1),
         },
     }
 }
@@ -175,6 +186,11 @@ pub fn flow(ns: i64, id: u128) -> FlowRecord<'static> {
                 sequence: 0,
                 end_reason: "fin",
                 tcp_flags: ["SYN", "FIN"].into_iter().collect(),
+            }),
+            tunnel: packet.netsensor.tunnel.map(|tunnel| Tunnel {
+                source: None,
+                destination: None,
+                ..tunnel
             }),
             ..Netsensor::default()
         },
