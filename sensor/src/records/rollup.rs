@@ -22,11 +22,15 @@
 //!   interval was closed) counts into the current interval, or into the first interval
 //!   not yet closed: a closed interval is never reopened, so no record id is emitted twice.
 //!   A packet newer than the current interval closes it.
+//! * With several workers, each counts its own packets ([`Rollups::into_partial`]) and a
+//!   merger adds whole intervals ([`Rollups::merge`]) and ranks the top N after the merge;
+//!   the workers are moved on together ([`Rollups::advance_to`]), so every packet lands in
+//!   the interval it would with one worker.
 //! * Records are ordered by interval, then dimension (in the order above, `destination`
 //!   last), then descending bytes, then key.
 
 use std::cmp::{Ordering, Reverse};
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::fmt::Write as _;
 use std::net::IpAddr;
 
@@ -150,6 +154,11 @@ impl Counts {
         self.bytes = self.bytes.saturating_add(bytes);
         self.packets = self.packets.saturating_add(1);
     }
+
+    fn merge(&mut self, other: Counts) {
+        self.bytes = self.bytes.saturating_add(other.bytes);
+        self.packets = self.packets.saturating_add(other.packets);
+    }
 }
 
 /// A key as stored: no strings are copied on the hot path.
@@ -161,6 +170,62 @@ enum Key {
     Country([u8; 2]),
     /// A destination address.
     Address(IpAddr),
+}
+
+/// One interval's counts in every dimension.
+#[derive(Debug, Default)]
+struct IntervalCounts {
+    /// Transport, service, direction, size class (see [`Dimension::NAMED`]).
+    named: [HashMap<&'static str, Counts>; 4],
+    /// Source and destination country (see [`Dimension::COUNTRIES`]).
+    countries: [HashMap<[u8; 2], Counts>; 2],
+    destinations: HashMap<IpAddr, Counts>,
+}
+
+impl IntervalCounts {
+    /// Adds `other`'s counts; returns the destination packets left unranked because
+    /// [`MAX_DESTINATIONS`] addresses were already counted.
+    fn merge(&mut self, other: IntervalCounts, rank: bool) -> u64 {
+        for (into, from) in self.named.iter_mut().zip(other.named) {
+            for (key, counts) in from {
+                into.entry(key).or_default().merge(counts);
+            }
+        }
+        for (into, from) in self.countries.iter_mut().zip(other.countries) {
+            for (key, counts) in from {
+                into.entry(key).or_default().merge(counts);
+            }
+        }
+        let mut untracked = 0u64;
+        if rank {
+            for (address, counts) in other.destinations {
+                if let Some(into) = self.destinations.get_mut(&address) {
+                    into.merge(counts);
+                } else if self.destinations.len() < MAX_DESTINATIONS {
+                    self.destinations.insert(address, counts);
+                } else {
+                    untracked = untracked.saturating_add(counts.packets);
+                }
+            }
+        }
+        untracked
+    }
+}
+
+/// One worker's counts of one closed interval, for the merger (see [`Rollups::merge`]).
+/// Only whole intervals travel, and the top N is ranked after the merge, so the merged
+/// records equal those of one worker that saw every packet.
+#[derive(Debug)]
+pub struct RollupPartial {
+    start_ns: i64,
+    counts: IntervalCounts,
+}
+
+impl RollupPartial {
+    /// Start of the interval.
+    pub fn start_ns(&self) -> i64 {
+        self.start_ns
+    }
 }
 
 /// One closed interval × dimension × key, waiting to be written.
@@ -208,11 +273,15 @@ pub struct Rollups {
     current: Option<i64>,
     /// End of the last closed interval: nothing is counted before it.
     floor: i64,
-    /// Transport, service, direction, size class (see [`Dimension::NAMED`]).
-    named: [HashMap<&'static str, Counts>; 4],
-    /// Source and destination country (see [`Dimension::COUNTRIES`]).
-    countries: [HashMap<[u8; 2], Counts>; 2],
-    destinations: HashMap<IpAddr, Counts>,
+    /// The current interval's counts.
+    counts: IntervalCounts,
+    /// Worker side of a multi-worker pipeline: closed intervals become [`RollupPartial`]s
+    /// for the merger instead of records.
+    partial: bool,
+    /// Closed intervals' counts not yet taken (`partial` only).
+    partials: Vec<RollupPartial>,
+    /// Merger side: intervals received from workers, by start, not yet complete.
+    merging: BTreeMap<i64, IntervalCounts>,
     /// Scratch min-heap for the top-N selection, reused across intervals.
     heap: BinaryHeap<Reverse<Ranked>>,
     /// Closed rows not yet written.
@@ -242,9 +311,10 @@ impl Rollups {
             id_seed: run_seed(observer_seed(observer_name), run),
             current: None,
             floor: i64::MIN,
-            named: Default::default(),
-            countries: Default::default(),
-            destinations: HashMap::new(),
+            counts: IntervalCounts::default(),
+            partial: false,
+            partials: Vec::new(),
+            merging: BTreeMap::new(),
             heap: BinaryHeap::with_capacity(top_n.saturating_add(1)),
             closed: Vec::new(),
             key_text: String::with_capacity(64),
@@ -282,7 +352,7 @@ impl Rollups {
             record.network.direction,
             size,
         ];
-        for (map, name) in self.named.iter_mut().zip(names) {
+        for (map, name) in self.counts.named.iter_mut().zip(names) {
             map.entry(name).or_default().add(bytes);
         }
         let codes = [
@@ -295,21 +365,82 @@ impl Rollups {
                     .and_then(|g| g.country_iso_code),
             ),
         ];
-        for (map, code) in self.countries.iter_mut().zip(codes) {
+        for (map, code) in self.counts.countries.iter_mut().zip(codes) {
             map.entry(code).or_default().add(bytes);
         }
         if self.top_n > 0 {
             if let Some(address) = record.destination.ip {
-                if let Some(counts) = self.destinations.get_mut(&address) {
+                if let Some(counts) = self.counts.destinations.get_mut(&address) {
                     counts.add(bytes);
-                } else if self.destinations.len() < MAX_DESTINATIONS {
+                } else if self.counts.destinations.len() < MAX_DESTINATIONS {
                     let mut counts = Counts::default();
                     counts.add(bytes);
-                    self.destinations.insert(address, counts);
+                    self.counts.destinations.insert(address, counts);
                 } else {
                     self.untracked = self.untracked.saturating_add(1);
                 }
             }
+        }
+    }
+
+    /// Makes these rollups one worker's part of a multi-worker pipeline: closed intervals
+    /// are kept as [`RollupPartial`]s (see [`Rollups::take_partials`]) for the merger
+    /// ([`Rollups::merge`]), which ranks the top N over all workers' counts.
+    pub fn into_partial(mut self) -> Self {
+        self.partial = true;
+        self
+    }
+
+    /// Start of the interval `t_ns` falls in (aligned to the epoch).
+    pub fn interval_start(&self, t_ns: i64) -> i64 {
+        t_ns.saturating_sub(t_ns.rem_euclid(self.interval_ns))
+    }
+
+    /// Every packet counted from now on goes into an interval starting at or after this:
+    /// intervals before it are complete here.
+    pub fn open_from(&self) -> i64 {
+        self.current.unwrap_or(self.floor)
+    }
+
+    /// Moves the clock to the interval starting at `start_ns` without a packet: an older
+    /// interval still open is closed, and later packets count into `start_ns`'s interval or
+    /// a later one. A multi-worker pipeline calls this on every worker with the interval
+    /// the whole input has reached, so each packet lands in the interval it would with one
+    /// worker (the running maximum of the packets' intervals, in input order).
+    pub fn advance_to(&mut self, start_ns: i64) {
+        if self.current.is_some_and(|current| current < start_ns) {
+            self.close();
+        }
+        self.floor = self.floor.max(start_ns);
+    }
+
+    /// Takes the closed intervals' counts (partial mode, see [`Rollups::into_partial`]).
+    pub fn take_partials(&mut self) -> Vec<RollupPartial> {
+        std::mem::take(&mut self.partials)
+    }
+
+    /// Adds one worker's counts of one interval (merger side). An interval already closed
+    /// here cannot take more (a closed interval is never reopened): its counts go into the
+    /// first interval not yet closed, as a late packet's would.
+    pub fn merge(&mut self, partial: RollupPartial) {
+        let start = partial.start_ns.max(self.floor);
+        let into = self.merging.entry(start).or_default();
+        let untracked = into.merge(partial.counts, self.top_n > 0);
+        self.untracked = self.untracked.saturating_add(untracked);
+    }
+
+    /// Closes the merged intervals that start before `open_from` (the lowest
+    /// [`Rollups::open_from`] over all workers: nothing more can arrive for them), in order,
+    /// ranking the top N over the merged counts.
+    pub fn close_merged_before(&mut self, open_from: i64) {
+        while let Some(entry) = self.merging.first_entry() {
+            if *entry.key() >= open_from {
+                break;
+            }
+            let (start, counts) = entry.remove_entry();
+            self.counts = counts;
+            self.current = Some(start);
+            self.close();
         }
     }
 
@@ -396,6 +527,13 @@ impl Rollups {
             return;
         };
         self.floor = start_ns.saturating_add(self.interval_ns);
+        if self.partial {
+            self.partials.push(RollupPartial {
+                start_ns,
+                counts: std::mem::take(&mut self.counts),
+            });
+            return;
+        }
         let first = self.closed.len();
         let row = |dimension, key, counts| Row {
             start_ns,
@@ -404,20 +542,20 @@ impl Rollups {
             rank: None,
             counts,
         };
-        for (map, dimension) in self.named.iter_mut().zip(Dimension::NAMED) {
+        for (map, dimension) in self.counts.named.iter_mut().zip(Dimension::NAMED) {
             self.closed.extend(
                 map.drain()
                     .map(|(name, counts)| row(dimension, Key::Name(name), counts)),
             );
         }
-        for (map, dimension) in self.countries.iter_mut().zip(Dimension::COUNTRIES) {
+        for (map, dimension) in self.counts.countries.iter_mut().zip(Dimension::COUNTRIES) {
             self.closed.extend(
                 map.drain()
                     .map(|(code, counts)| row(dimension, Key::Country(code), counts)),
             );
         }
         // Keep the N best in a min-heap: the worst kept one is on top and leaves first.
-        for (address, counts) in self.destinations.drain() {
+        for (address, counts) in self.counts.destinations.drain() {
             self.heap.push(Reverse(Ranked { counts, address }));
             if self.heap.len() > self.top_n {
                 self.heap.pop();
@@ -864,6 +1002,65 @@ mod tests {
             rollup_id(run_seed(seed, 1), T0, "source_country", "DE"),
         ];
         assert_eq!(keys.iter().collect::<HashSet<_>>().len(), keys.len());
+    }
+
+    /// Splits a stream between workers as the pipeline does (each packet to one worker,
+    /// every worker moved to the running maximum interval before each packet) and merges.
+    fn merged(packets_in: &[Pkt], workers: usize, interval: i64, top_n: usize) -> Vec<Value> {
+        let mut parts: Vec<Rollups> = (0..workers)
+            .map(|_| rollups(interval, top_n).into_partial())
+            .collect();
+        let mut merger = rollups(interval, top_n);
+        let mut reached = i64::MIN;
+        for (i, p) in packets_in.iter().enumerate() {
+            reached = reached.max(merger.interval_start(p.t));
+            for part in &mut parts {
+                part.advance_to(reached);
+            }
+            parts[i % workers].observe(&record(p));
+            let open_from = parts.iter().map(Rollups::open_from).min().unwrap();
+            for part in &mut parts {
+                for partial in part.take_partials() {
+                    merger.merge(partial);
+                }
+            }
+            merger.close_merged_before(open_from);
+        }
+        for part in &mut parts {
+            part.flush();
+            for partial in part.take_partials() {
+                merger.merge(partial);
+            }
+        }
+        merger.close_merged_before(i64::MAX);
+        output(&mut merger)
+    }
+
+    #[test]
+    fn merged_workers_equal_one_worker() {
+        let mut stream = mixed(T0);
+        // Late packets and a gap of several intervals, then more traffic.
+        stream.extend(mixed(T0 + 2 * SECOND));
+        let mut late = pkt(T0 + 500, 7);
+        late.dst = Some("192.0.2.77");
+        stream.push(late);
+        stream.extend(mixed(T0 + 7 * SECOND));
+        let mut one = rollups(SECOND, 2);
+        feed(&mut one, &stream);
+        one.flush();
+        let single = output(&mut one);
+        assert!(single.len() > 20);
+        let key = |v: &Value| v.to_string();
+        let mut want: Vec<String> = single.iter().map(key).collect();
+        want.sort();
+        for workers in [2, 3] {
+            let mut got: Vec<String> = merged(&stream, workers, SECOND, 2)
+                .iter()
+                .map(key)
+                .collect();
+            got.sort();
+            assert_eq!(got, want, "{workers} workers");
+        }
     }
 
     #[test]
