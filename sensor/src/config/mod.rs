@@ -21,11 +21,12 @@ mod secret;
 
 pub use raw::{Direction, LogFormat};
 pub use resolve::{
-    from_str, load, CaptureConfig, Config, ConfigError, ElasticsearchBatchConfig,
-    ElasticsearchOutputConfig, ElasticsearchRetryConfig, ElasticsearchSpoolConfig,
-    EnrichmentConfig, FileOutputConfig, FilebeatOutputConfig, GeoIpConfig, KafkaOutputConfig,
-    ListenersConfig, LogFileConfig, LoggingConfig, MetricsListenerConfig, OtlpConfig,
-    OutputsConfig, PipelineConfig, PrivacyConfig, PseudonymizeConfig, RecordKinds, SensorConfig,
-    StdoutOutputConfig, TelemetryConfig, MIN_PSEUDONYM_KEY_BYTES,
+    from_str, glob_match, load, AfPacketConfig, CaptureBackend, CaptureConfig, Config, ConfigError,
+    ElasticsearchBatchConfig, ElasticsearchOutputConfig, ElasticsearchRetryConfig,
+    ElasticsearchSpoolConfig, EnrichmentConfig, FileOutputConfig, FilebeatOutputConfig,
+    GeoIpConfig, InterfaceSelection, KafkaOutputConfig, ListenersConfig, LogFileConfig,
+    LoggingConfig, MetricsListenerConfig, OtlpConfig, OutputsConfig, OverloadConfig, OverloadMode,
+    PipelineConfig, PrivacyConfig, PseudonymizeConfig, RecordKinds, SensorConfig,
+    StdoutOutputConfig, TelemetryConfig, TunnelsConfig, MIN_PSEUDONYM_KEY_BYTES,
 };
 pub use secret::{Secret, SecretError, SecretRef, REDACTED};

@@ -22,6 +22,8 @@ pub const KEY_PATHS: &[&str] = &[
     "sensor.data_directory",
     "captures",
     "captures[].interface",
+    "captures[].interfaces",
+    "captures[].rescan_interval_ms",
     "captures[].promiscuous",
     "captures[].direction",
     "captures[].filter",
@@ -30,6 +32,17 @@ pub const KEY_PATHS: &[&str] = &[
     "captures[].immediate",
     "captures[].timeout_ms",
     "captures[].decapsulate",
+    "captures[].backend",
+    "captures[].af_packet",
+    "captures[].af_packet.block_size_bytes",
+    "captures[].af_packet.block_count",
+    "captures[].af_packet.block_timeout_ms",
+    "captures[].af_packet.fanout_group",
+    "tunnels",
+    "tunnels.decapsulate",
+    "tunnels.max_depth",
+    "tunnels.vxlan_ports",
+    "tunnels.geneve_ports",
     "records",
     "enrichment",
     "enrichment.community_id_seed",
@@ -54,6 +67,11 @@ pub const KEY_PATHS: &[&str] = &[
     "pipeline",
     "pipeline.batch_size",
     "pipeline.queue_batches",
+    "pipeline.workers",
+    "pipeline.overload",
+    "pipeline.overload.mode",
+    "pipeline.overload.high_watermark",
+    "pipeline.overload.low_watermark",
     "outputs",
     "outputs.stdout",
     "outputs.stdout.enabled",
@@ -166,6 +184,8 @@ pub struct RawConfig {
     pub sensor: SensorSection,
     /// Live captures, one capture thread each. Ignored by `netsensor replay`.
     pub captures: Vec<CaptureSection>,
+    /// Tunnel decapsulation, for live captures and replay alike.
+    pub tunnels: TunnelsSection,
     /// Which record kinds to emit: `packet`, `flow`, `rollup`. Non-empty, no repeats.
     /// Default (`null`): `[packet]` when an output is configured, else `[flow, rollup]`
     /// into the embedded store.
@@ -228,8 +248,17 @@ impl Default for SensorSection {
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename = "capture")]
 pub struct CaptureSection {
-    /// Interface name as libpcap knows it (`eth0`, `any`). Required.
-    pub interface: String,
+    /// Interface name as libpcap knows it (`eth0`, `any`), or a glob (`eth*`). Exactly one
+    /// of `interface` and `interfaces` is required.
+    #[serde(default)]
+    pub interface: Option<String>,
+    /// Interface globs; a leading `!` excludes (`["eth*", "!docker*"]`). Re-evaluated every
+    /// `rescan_interval_ms`, so interfaces that appear later are captured too.
+    #[serde(default)]
+    pub interfaces: Option<Vec<String>>,
+    /// How often globs are re-evaluated (100..=3600000).
+    #[serde(default = "default_rescan_interval_ms")]
+    pub rescan_interval_ms: u32,
     /// Put the interface in promiscuous mode.
     #[serde(default = "default_true")]
     pub promiscuous: bool,
@@ -242,7 +271,7 @@ pub struct CaptureSection {
     /// Bytes kept of each frame (64..=262144).
     #[serde(default = "default_snaplen_bytes")]
     pub snaplen_bytes: u32,
-    /// Kernel capture buffer size (1..=2147483647).
+    /// Kernel capture buffer size (1..=2147483647), libpcap backend.
     #[serde(default = "default_buffer_size_bytes")]
     pub buffer_size_bytes: u32,
     /// Deliver frames as soon as they arrive instead of when the buffer fills.
@@ -251,10 +280,85 @@ pub struct CaptureSection {
     /// libpcap read timeout (1..=60000).
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u32,
-    /// Reserved for tunnel decapsulation (VXLAN, GENEVE, GRE, MPLS), which this version
-    /// does not do yet: tunnelled traffic is reported by its outer packet either way.
-    #[serde(default = "default_true")]
+    /// Decode inside tunnels (VXLAN, GENEVE, GRE, ERSPAN, MPLS, IP-in-IP). Default (`null`):
+    /// `tunnels.decapsulate`.
+    #[serde(default)]
+    pub decapsulate: Option<bool>,
+    /// Capture backend: `pcap` (libpcap, portable) or `af_packet` (Linux TPACKET_V3 rings
+    /// with fanout, one ring per pipeline worker).
+    #[serde(default)]
+    pub backend: CaptureBackendName,
+    /// Ring settings of the `af_packet` backend.
+    #[serde(default)]
+    pub af_packet: AfPacketSection,
+}
+
+/// Default for `captures[].rescan_interval_ms`: 5 s.
+pub const fn default_rescan_interval_ms() -> u32 {
+    5_000
+}
+
+/// `captures[].backend`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CaptureBackendName {
+    /// libpcap.
+    #[default]
+    Pcap,
+    /// Linux AF_PACKET TPACKET_V3.
+    AfPacket,
+}
+
+/// `captures[].af_packet`: the TPACKET_V3 ring of each fanout socket.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default, rename = "af_packet section")]
+pub struct AfPacketSection {
+    /// Bytes per ring block: a power of two, at least the page size (4096..=134217728).
+    pub block_size_bytes: u32,
+    /// Blocks per ring (1..=65536); ring memory is `block_size_bytes × block_count` per worker.
+    pub block_count: u32,
+    /// Longest a partly filled block waits before it is handed over (1..=60000).
+    pub block_timeout_ms: u32,
+    /// Fanout group id (0..=65535). Default (`null`): derived from the process id, so two
+    /// sensors on one host never join each other's group.
+    pub fanout_group: Option<u16>,
+}
+
+impl Default for AfPacketSection {
+    fn default() -> Self {
+        AfPacketSection {
+            block_size_bytes: 1 << 20,
+            block_count: 64,
+            block_timeout_ms: 10,
+            fanout_group: None,
+        }
+    }
+}
+
+/// `tunnels`: decapsulation of mirrored and overlay traffic.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default, rename = "tunnels section")]
+pub struct TunnelsSection {
+    /// Report the innermost packet of tunnelled traffic (the outer layer goes to
+    /// `netsensor.tunnel.*`). Captures may override it.
     pub decapsulate: bool,
+    /// Encapsulation layers removed at most (1..=8).
+    pub max_depth: u8,
+    /// UDP destination ports decoded as VXLAN.
+    pub vxlan_ports: Vec<u16>,
+    /// UDP destination ports decoded as GENEVE.
+    pub geneve_ports: Vec<u16>,
+}
+
+impl Default for TunnelsSection {
+    fn default() -> Self {
+        TunnelsSection {
+            decapsulate: true,
+            max_depth: 4,
+            vxlan_ports: vec![4789],
+            geneve_ports: vec![6081],
+        }
+    }
 }
 
 /// Default for boolean options that are on unless switched off.
@@ -463,6 +567,100 @@ pub struct PipelineSection {
     pub batch_size: u32,
     /// Batches held in the bounded queue between capture and output (> 0).
     pub queue_batches: u32,
+    /// Processing workers: `auto` (one per core) or a number (1..=256). A flow stays on one
+    /// worker (by a direction-free hash of its innermost key).
+    pub workers: WorkersSetting,
+    /// What a full queue does.
+    pub overload: OverloadSection,
+}
+
+/// `pipeline.workers`: `auto` or a count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkersSetting {
+    /// A fixed number of workers.
+    Count(u32),
+    /// `auto`: one per available core.
+    Auto,
+}
+
+impl Default for WorkersSetting {
+    fn default() -> Self {
+        WorkersSetting::Count(1)
+    }
+}
+
+impl Serialize for WorkersSetting {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            WorkersSetting::Count(n) => serializer.serialize_u32(*n),
+            WorkersSetting::Auto => serializer.serialize_str("auto"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for WorkersSetting {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = WorkersSetting;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("`auto` or a number of workers")
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                u32::try_from(v)
+                    .map(WorkersSetting::Count)
+                    .map_err(|_| E::custom(format!("{v} workers is too many")))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                u64::try_from(v)
+                    .map_err(|_| E::custom(format!("{v} is not a number of workers")))
+                    .and_then(|v| self.visit_u64(v))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                match v {
+                    "auto" => Ok(WorkersSetting::Auto),
+                    other => Err(E::custom(format!(
+                        "`{other}` is neither `auto` nor a number of workers"
+                    ))),
+                }
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+/// `pipeline.overload`: load shedding when a worker's queue fills.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default, rename = "overload section")]
+pub struct OverloadSection {
+    /// `shed` (flow-consistent sampling, counted) or `block` (the capture waits; the kernel
+    /// drops instead). Replay blocks unless run with `--overload shed`.
+    pub mode: OverloadModeName,
+    /// Queue fill (0..1) above which sampling starts.
+    pub high_watermark: f64,
+    /// Queue fill (0..1, below the high watermark) under which sampling stops.
+    pub low_watermark: f64,
+}
+
+/// `pipeline.overload.mode`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OverloadModeName {
+    /// Flow-consistent sampling.
+    #[default]
+    Shed,
+    /// Back-pressure.
+    Block,
+}
+
+impl Default for OverloadSection {
+    fn default() -> Self {
+        OverloadSection {
+            mode: OverloadModeName::Shed,
+            high_watermark: 0.8,
+            low_watermark: 0.5,
+        }
+    }
 }
 
 /// Default for `pipeline.batch_size`.
@@ -480,6 +678,8 @@ impl Default for PipelineSection {
         PipelineSection {
             batch_size: default_batch_size(),
             queue_batches: default_queue_batches(),
+            workers: WorkersSetting::default(),
+            overload: OverloadSection::default(),
         }
     }
 }
@@ -1125,7 +1325,9 @@ mod tests {
                 data_directory: "/var/lib/x".into(),
             },
             captures: vec![CaptureSection {
-                interface: "eth0".into(),
+                interface: Some("eth0".into()),
+                interfaces: Some(vec!["eth*".into(), "!docker*".into()]),
+                rescan_interval_ms: 1000,
                 promiscuous: true,
                 direction: Direction::In,
                 filter: Some("tcp".into()),
@@ -1133,8 +1335,14 @@ mod tests {
                 buffer_size_bytes: 1,
                 immediate: true,
                 timeout_ms: 1,
-                decapsulate: true,
+                decapsulate: Some(true),
+                backend: CaptureBackendName::AfPacket,
+                af_packet: AfPacketSection {
+                    fanout_group: Some(7),
+                    ..AfPacketSection::default()
+                },
             }],
+            tunnels: TunnelsSection::default(),
             records: Some(vec![RecordName::Flow]),
             enrichment: EnrichmentSection {
                 geoip: GeoIpSection {
@@ -1308,6 +1516,12 @@ mod tests {
         assert_eq!(cap.snaplen_bytes, 65_535);
         assert_eq!(cap.timeout_ms, 100);
         assert_eq!(cap.direction, Direction::InOut);
-        assert!(cap.promiscuous && cap.decapsulate && !cap.immediate);
+        assert!(cap.promiscuous && cap.decapsulate.is_none() && !cap.immediate);
+        assert_eq!(cap.backend, CaptureBackendName::Pcap);
+        assert_eq!(cap.af_packet, AfPacketSection::default());
+        let workers: PipelineSection = serde_yaml_ng::from_str("workers: auto").unwrap();
+        assert_eq!(workers.workers, WorkersSetting::Auto);
+        let workers: PipelineSection = serde_yaml_ng::from_str("workers: 3").unwrap();
+        assert_eq!(workers.workers, WorkersSetting::Count(3));
     }
 }

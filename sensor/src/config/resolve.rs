@@ -72,6 +72,8 @@ pub struct Config {
     pub sensor: SensorConfig,
     /// Live captures (ignored by replay).
     pub captures: Vec<CaptureConfig>,
+    /// Tunnel decapsulation.
+    pub tunnels: TunnelsConfig,
     /// Record kinds to emit; never empty.
     pub records: RecordKinds,
     /// Enrichment settings.
@@ -109,8 +111,19 @@ pub struct SensorConfig {
 /// One live capture.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CaptureConfig {
-    /// Interface name.
+    /// Interface name, or the capture's patterns joined by ", " (for logs).
+    #[serde(skip)]
     pub interface: String,
+    /// Which interfaces the capture covers (written back as `interfaces`).
+    #[serde(rename = "interfaces")]
+    pub selection: InterfaceSelection,
+    /// How often the selection's globs are re-evaluated.
+    #[serde(rename = "rescan_interval_ms", serialize_with = "ser_millis")]
+    pub rescan: Duration,
+    /// Capture backend.
+    pub backend: CaptureBackend,
+    /// AF_PACKET ring settings (used by the `af_packet` backend).
+    pub af_packet: AfPacketConfig,
     /// Promiscuous mode.
     pub promiscuous: bool,
     /// Captured direction.
@@ -126,8 +139,159 @@ pub struct CaptureConfig {
     /// libpcap read timeout, 1 ms..=60 s.
     #[serde(rename = "timeout_ms", serialize_with = "ser_millis")]
     pub timeout: Duration,
-    /// Decode inside tunnels.
+    /// Decode inside tunnels (resolved with `tunnels.decapsulate`).
     pub decapsulate: bool,
+}
+
+/// Interfaces a capture covers: names or globs (`*`, `?`, `[...]`), minus exclusions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InterfaceSelection {
+    /// Patterns an interface must match one of.
+    pub include: Vec<String>,
+    /// Patterns (written with a leading `!`) that take an interface out again.
+    pub exclude: Vec<String>,
+}
+
+impl InterfaceSelection {
+    /// The interface name when the selection is exactly one plain name (no glob, no
+    /// exclusion): such a capture opens that interface and never rescans.
+    pub fn single_name(&self) -> Option<&str> {
+        match (self.include.as_slice(), self.exclude.is_empty()) {
+            ([name], true) if !is_glob(name) => Some(name),
+            _ => None,
+        }
+    }
+
+    /// Whether `name` is selected: it matches an include pattern and no exclude pattern.
+    pub fn matches(&self, name: &str) -> bool {
+        self.include.iter().any(|p| glob_match(p, name))
+            && !self.exclude.iter().any(|p| glob_match(p, name))
+    }
+}
+
+/// Serialized as the configuration writes it: one list, exclusions with a leading `!`.
+impl Serialize for InterfaceSelection {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = serializer.serialize_seq(Some(self.include.len() + self.exclude.len()))?;
+        for pattern in &self.include {
+            seq.serialize_element(pattern)?;
+        }
+        for pattern in &self.exclude {
+            seq.serialize_element(&format!("!{pattern}"))?;
+        }
+        seq.end()
+    }
+}
+
+/// Whether a pattern has glob characters.
+fn is_glob(pattern: &str) -> bool {
+    pattern.contains(['*', '?', '['])
+}
+
+/// Shell-style glob match over characters: `*` any run, `?` one character, `[abc]`/`[a-z]`
+/// (`[!...]` negated) one of a set. An unclosed `[` matches itself.
+pub fn glob_match(pattern: &str, name: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let n: Vec<char> = name.chars().collect();
+    // Iterative matcher with one backtrack point for the last `*` (linear in practice).
+    let (mut pi, mut ni) = (0usize, 0usize);
+    let mut star: Option<(usize, usize)> = None;
+    while ni < n.len() {
+        let step = match p.get(pi) {
+            Some('*') => {
+                star = Some((pi, ni));
+                pi += 1;
+                continue;
+            }
+            Some('?') => Some(1),
+            Some('[') => match class_match(&p[pi..], n[ni]) {
+                Some((true, len)) => Some(len),
+                Some((false, _)) => None,
+                None if n[ni] == '[' => Some(1),
+                None => None,
+            },
+            Some(&c) if c == n[ni] => Some(1),
+            _ => None,
+        };
+        match (step, star) {
+            (Some(len), _) => {
+                pi += len;
+                ni += 1;
+            }
+            (None, Some((sp, sn))) => {
+                pi = sp + 1;
+                ni = sn + 1;
+                star = Some((sp, sn + 1));
+            }
+            (None, None) => return false,
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
+}
+
+/// Matches `c` against the bracket class starting at `class[0] == '['`: `Some((matched,
+/// pattern length))`, or `None` when the bracket is not closed.
+fn class_match(class: &[char], c: char) -> Option<(bool, usize)> {
+    let mut i = 1;
+    let negated = matches!(class.get(1), Some('!' | '^'));
+    if negated {
+        i += 1;
+    }
+    let mut matched = false;
+    let mut first = true;
+    while let Some(&x) = class.get(i) {
+        if x == ']' && !first {
+            return Some((matched != negated, i + 1));
+        }
+        first = false;
+        if class.get(i + 1) == Some(&'-') && class.get(i + 2).is_some_and(|&e| e != ']') {
+            let end = class[i + 2];
+            matched |= (x..=end).contains(&c);
+            i += 3;
+        } else {
+            matched |= x == c;
+            i += 1;
+        }
+    }
+    None
+}
+
+/// Capture backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CaptureBackend {
+    /// libpcap.
+    Pcap,
+    /// Linux AF_PACKET TPACKET_V3 rings with fanout.
+    AfPacket,
+}
+
+/// TPACKET_V3 ring settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AfPacketConfig {
+    /// Bytes per block (a power of two, ≥ 4096).
+    pub block_size_bytes: u32,
+    /// Blocks per ring.
+    pub block_count: u32,
+    /// Longest a partly filled block waits.
+    #[serde(rename = "block_timeout_ms", serialize_with = "ser_millis")]
+    pub block_timeout: Duration,
+    /// Fanout group id; `None`: derived from the process id.
+    pub fanout_group: Option<u16>,
+}
+
+/// Tunnel decapsulation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TunnelsConfig {
+    /// Default for captures and the setting of replay.
+    pub decapsulate: bool,
+    /// Layers removed at most, 1..=8.
+    pub max_depth: u8,
+    /// UDP ports decoded as VXLAN.
+    pub vxlan_ports: Vec<u16>,
+    /// UDP ports decoded as GENEVE.
+    pub geneve_ports: Vec<u16>,
 }
 
 /// A set of record kinds.
@@ -270,6 +434,31 @@ pub struct PipelineConfig {
     pub batch_size: usize,
     /// Queue capacity in batches, > 0.
     pub queue_batches: usize,
+    /// Processing workers, ≥ 1 (`auto` resolved to the available cores).
+    pub workers: usize,
+    /// What a full worker queue does.
+    pub overload: OverloadConfig,
+}
+
+/// Load shedding when a worker's queue fills.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OverloadConfig {
+    /// Shed or block.
+    pub mode: OverloadMode,
+    /// Queue fill (0..1) above which sampling starts.
+    pub high_watermark: f64,
+    /// Queue fill (0..1) below which sampling stops.
+    pub low_watermark: f64,
+}
+
+/// What a full queue does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OverloadMode {
+    /// Flow-consistent sampling, counted per reason; records carry `netsensor.sample_rate`.
+    Shed,
+    /// The reader waits (replay); live, the kernel drops instead.
+    Block,
 }
 
 /// Record outputs.
@@ -834,11 +1023,12 @@ impl Resolver<'_> {
             }
             None => hostname.clone(),
         };
+        let tunnels = tunnels(&raw.tunnels)?;
         let captures = raw
             .captures
             .iter()
             .enumerate()
-            .map(|(i, c)| capture(i, c))
+            .map(|(i, c)| capture(i, c, &tunnels))
             .collect::<Result<_, _>>()?;
         let data_directory = self.path("sensor.data_directory", &raw.sensor.data_directory)?;
         let outputs = self.outputs(&raw.outputs, &data_directory)?;
@@ -859,6 +1049,7 @@ impl Resolver<'_> {
                 data_directory,
             },
             captures,
+            tunnels,
             records,
             enrichment: self.enrichment(&raw.enrichment)?,
             privacy: self.privacy(&raw.privacy)?,
@@ -1510,9 +1701,13 @@ fn in_range(key: &str, value: u32, min: u32, max: u32) -> Result<u32, Invalid> {
     Ok(value)
 }
 
-fn capture(i: usize, raw: &raw::CaptureSection) -> Result<CaptureConfig, Invalid> {
+fn capture(
+    i: usize,
+    raw: &raw::CaptureSection,
+    tunnels: &TunnelsConfig,
+) -> Result<CaptureConfig, Invalid> {
     let key = |field: &str| format!("captures[{i}].{field}");
-    non_blank(&key("interface"), &raw.interface)?;
+    let (interface, selection) = interface_selection(i, raw)?;
     if let Some(filter) = &raw.filter {
         if filter.trim().is_empty() {
             return Err(invalid(
@@ -1523,7 +1718,19 @@ fn capture(i: usize, raw: &raw::CaptureSection) -> Result<CaptureConfig, Invalid
     }
     const I32_MAX: u32 = i32::MAX as u32;
     Ok(CaptureConfig {
-        interface: raw.interface.clone(),
+        interface,
+        selection,
+        rescan: Duration::from_millis(u64::from(in_range(
+            &key("rescan_interval_ms"),
+            raw.rescan_interval_ms,
+            100,
+            3_600_000,
+        )?)),
+        backend: match raw.backend {
+            raw::CaptureBackendName::Pcap => CaptureBackend::Pcap,
+            raw::CaptureBackendName::AfPacket => CaptureBackend::AfPacket,
+        },
+        af_packet: af_packet(i, &raw.af_packet)?,
         promiscuous: raw.promiscuous,
         direction: raw.direction,
         filter: raw.filter.clone(),
@@ -1536,7 +1743,118 @@ fn capture(i: usize, raw: &raw::CaptureSection) -> Result<CaptureConfig, Invalid
             1,
             60_000,
         )?)),
+        decapsulate: raw.decapsulate.unwrap_or(tunnels.decapsulate),
+    })
+}
+
+/// `interface` or `interfaces` (exactly one), as a display name and a selection.
+fn interface_selection(
+    i: usize,
+    raw: &raw::CaptureSection,
+) -> Result<(String, InterfaceSelection), Invalid> {
+    let patterns: Vec<(String, &str)> = match (&raw.interface, &raw.interfaces) {
+        (Some(name), None) => vec![(format!("captures[{i}].interface"), name.as_str())],
+        (None, Some(list)) if !list.is_empty() => list
+            .iter()
+            .enumerate()
+            .map(|(j, p)| (format!("captures[{i}].interfaces[{j}]"), p.as_str()))
+            .collect(),
+        (None, Some(_)) => {
+            return Err(invalid(
+                format!("captures[{i}].interfaces"),
+                "must list at least one interface or glob",
+            ))
+        }
+        (Some(_), Some(_)) => {
+            return Err(invalid(
+                format!("captures[{i}].interfaces"),
+                "give either `interface` or `interfaces`, not both",
+            ))
+        }
+        (None, None) => {
+            return Err(invalid(
+                format!("captures[{i}]"),
+                "needs `interface` (a name or glob) or `interfaces` (a list of globs)",
+            ))
+        }
+    };
+    let mut selection = InterfaceSelection {
+        include: Vec::new(),
+        exclude: Vec::new(),
+    };
+    for (key, pattern) in &patterns {
+        non_blank(key, pattern)?;
+        match pattern.trim().strip_prefix('!') {
+            Some(excluded) if excluded.trim().is_empty() => {
+                return Err(invalid(key, "`!` must be followed by a name or glob"))
+            }
+            Some(excluded) => selection.exclude.push(excluded.trim().to_owned()),
+            None => selection.include.push(pattern.trim().to_owned()),
+        }
+    }
+    if selection.include.is_empty() {
+        return Err(invalid(
+            patterns[0].0.clone(),
+            "only exclusions given: add at least one pattern without `!` (e.g. `*`)",
+        ));
+    }
+    Ok((
+        patterns
+            .iter()
+            .map(|(_, p)| p.trim())
+            .collect::<Vec<_>>()
+            .join(", "),
+        selection,
+    ))
+}
+
+fn af_packet(i: usize, raw: &raw::AfPacketSection) -> Result<AfPacketConfig, Invalid> {
+    let key = |field: &str| format!("captures[{i}].af_packet.{field}");
+    let block_size = in_range(
+        &key("block_size_bytes"),
+        raw.block_size_bytes,
+        4096,
+        128 << 20,
+    )?;
+    if !block_size.is_power_of_two() {
+        return Err(invalid(
+            key("block_size_bytes"),
+            format!("{block_size} is not a power of two"),
+        ));
+    }
+    Ok(AfPacketConfig {
+        block_size_bytes: block_size,
+        block_count: in_range(&key("block_count"), raw.block_count, 1, 65_536)?,
+        block_timeout: Duration::from_millis(u64::from(in_range(
+            &key("block_timeout_ms"),
+            raw.block_timeout_ms,
+            1,
+            60_000,
+        )?)),
+        fanout_group: raw.fanout_group,
+    })
+}
+
+fn tunnels(raw: &raw::TunnelsSection) -> Result<TunnelsConfig, Invalid> {
+    let ports = |key: &str, ports: &[u16]| -> Result<Vec<u16>, Invalid> {
+        if let Some(j) = ports.iter().position(|&p| p == 0) {
+            return Err(invalid(format!("{key}[{j}]"), "port 0 is not a UDP port"));
+        }
+        Ok(ports.to_vec())
+    };
+    let vxlan_ports = ports("tunnels.vxlan_ports", &raw.vxlan_ports)?;
+    let geneve_ports = ports("tunnels.geneve_ports", &raw.geneve_ports)?;
+    if let Some(j) = geneve_ports.iter().position(|p| vxlan_ports.contains(p)) {
+        return Err(invalid(
+            format!("tunnels.geneve_ports[{j}]"),
+            format!("{} is also a VXLAN port", geneve_ports[j]),
+        ));
+    }
+    Ok(TunnelsConfig {
         decapsulate: raw.decapsulate,
+        max_depth: in_range("tunnels.max_depth", u32::from(raw.max_depth), 1, 8)? as u8,
+        vxlan_ports,
+        geneve_ports,
     })
 }
 
@@ -1619,9 +1937,41 @@ fn pipeline(raw: &raw::PipelineSection) -> Result<PipelineConfig, Invalid> {
             Err(invalid(key, format!("{v} is out of range 1..=65536")))
         }
     };
+    let workers = match raw.workers {
+        raw::WorkersSetting::Auto => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        raw::WorkersSetting::Count(n) => in_range("pipeline.workers", n, 1, 256)? as usize,
+    };
+    let overload = &raw.overload;
+    let fill = |key: &str, v: f64| -> Result<f64, Invalid> {
+        if v > 0.0 && v < 1.0 {
+            Ok(v)
+        } else {
+            Err(invalid(
+                key,
+                format!("{v} is out of range: a fill between 0 and 1"),
+            ))
+        }
+    };
+    let high = fill("pipeline.overload.high_watermark", overload.high_watermark)?;
+    let low = fill("pipeline.overload.low_watermark", overload.low_watermark)?;
+    if low >= high {
+        return Err(invalid(
+            "pipeline.overload.low_watermark",
+            format!("{low} must be below the high watermark ({high})"),
+        ));
+    }
     Ok(PipelineConfig {
         batch_size: size("pipeline.batch_size", raw.batch_size)?,
         queue_batches: size("pipeline.queue_batches", raw.queue_batches)?,
+        workers,
+        overload: OverloadConfig {
+            mode: match overload.mode {
+                raw::OverloadModeName::Shed => OverloadMode::Shed,
+                raw::OverloadModeName::Block => OverloadMode::Block,
+            },
+            high_watermark: high,
+            low_watermark: low,
+        },
     })
 }
 
@@ -2000,7 +2350,7 @@ mod tests {
     fn missing_required_key() {
         assert_err(
             "captures:\n  - promiscuous: true\n",
-            "t.yaml:2:5: captures[0]: missing field `interface`",
+            "t.yaml:2:5: captures[0]: needs `interface` (a name or glob) or `interfaces` (a list of globs)",
         );
     }
 
@@ -2043,6 +2393,115 @@ mod tests {
         assert_eq!(
             err("captures:\n  - interface: ''\n"),
             "t.yaml:2:16: captures[0].interface: must not be empty"
+        );
+    }
+
+    #[test]
+    fn interface_selection_takes_names_globs_and_exclusions() {
+        let c = ok("captures:\n  - interface: eth0\n");
+        assert_eq!(c.captures[0].selection.single_name(), Some("eth0"));
+        assert_eq!(c.captures[0].interface, "eth0");
+        let c = ok("captures:\n  - interfaces: [\"eth*\", \"en[ps]?s*\", \"!eth9\"]\n");
+        let sel = &c.captures[0].selection;
+        assert_eq!(sel.single_name(), None);
+        assert_eq!(c.captures[0].interface, "eth*, en[ps]?s*, !eth9");
+        for (name, selected) in [
+            ("eth0", true),
+            ("eth10", true),
+            ("eth9", false),
+            ("enp0s3", true),
+            ("ens3", false),
+            ("enpxs3", true),
+            ("lo", false),
+            ("veth0", false),
+        ] {
+            assert_eq!(sel.matches(name), selected, "{name}");
+        }
+        assert_err(
+            "captures:\n  - interface: eth0\n    interfaces: [eth1]\n",
+            "t.yaml:3:17: captures[0].interfaces: give either `interface` or `interfaces`, not both",
+        );
+        assert_err(
+            "captures:\n  - interfaces: []\n",
+            "t.yaml:2:17: captures[0].interfaces: must list at least one",
+        );
+        assert_err(
+            "captures:\n  - interfaces: [\"!docker*\"]\n",
+            "t.yaml:2:20: captures[0].interfaces[0]: only exclusions given",
+        );
+        assert_err(
+            "captures:\n  - interfaces: [eth0, \"!\"]\n",
+            "t.yaml:2:26: captures[0].interfaces[1]: `!` must be followed",
+        );
+    }
+
+    #[test]
+    fn glob_matching() {
+        for (pattern, name, expected) in [
+            ("*", "", true),
+            ("eth*", "eth", true),
+            ("e*h*0", "eth0", true),
+            ("e*h*0", "eth01", false),
+            ("?", "", false),
+            ("[!a-c]x", "dx", true),
+            ("[!a-c]x", "bx", false),
+            ("[]]", "]", true),
+            ("a[", "a[", true),
+            ("ab", "abc", false),
+        ] {
+            assert_eq!(glob_match(pattern, name), expected, "{pattern} vs {name}");
+        }
+    }
+
+    #[test]
+    fn workers_backend_tunnels_and_overload() {
+        let c = ok("pipeline:\n  workers: auto\n");
+        assert_eq!(
+            c.pipeline.workers,
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        );
+        let c = ok(concat!(
+            "captures:\n  - interface: eth0\n    backend: af_packet\n",
+            "    af_packet: { block_size_bytes: 65536, fanout_group: 42 }\n",
+            "tunnels:\n  decapsulate: false\n  vxlan_ports: [4789, 8472]\n",
+        ));
+        let cap = &c.captures[0];
+        assert_eq!(cap.backend, CaptureBackend::AfPacket);
+        assert_eq!(cap.af_packet.block_size_bytes, 65_536);
+        assert_eq!(cap.af_packet.fanout_group, Some(42));
+        assert!(!cap.decapsulate, "captures take the tunnels default");
+        assert_eq!(c.tunnels.vxlan_ports, [4789, 8472]);
+        let c = ok(
+            "tunnels:\n  decapsulate: false\ncaptures:\n  - interface: x\n    decapsulate: true\n",
+        );
+        assert!(c.captures[0].decapsulate && !c.tunnels.decapsulate);
+        assert_err(
+            "pipeline:\n  workers: 0\n",
+            "t.yaml:2:12: pipeline.workers: 0 is out of range 1..=256",
+        );
+        assert_err(
+            "pipeline:\n  workers: many\n",
+            "t.yaml:2:12: pipeline.workers: `many` is neither `auto` nor a number of workers",
+        );
+        assert_err(
+            "captures:\n  - interface: x\n    af_packet:\n      block_size_bytes: 100000\n",
+            "t.yaml:4:25: captures[0].af_packet.block_size_bytes: 100000 is not a power of two",
+        );
+        assert_err(
+            "tunnels:\n  geneve_ports: [4789]\n",
+            "t.yaml:2:18: tunnels.geneve_ports[0]: 4789 is also a VXLAN port",
+        );
+        assert_err(
+            "tunnels:\n  max_depth: 9\n",
+            "t.yaml:2:14: tunnels.max_depth: 9 is out of range 1..=8",
+        );
+        assert_err(
+            "pipeline:\n  overload:\n    low_watermark: 0.9\n",
+            "t.yaml:3:20: pipeline.overload.low_watermark: 0.9 must be below the high watermark",
+        );
+        assert_err(
+            "pipeline:\n  overload:\n    high_watermark: 1.5\n",
+            "t.yaml:3:21: pipeline.overload.high_watermark: 1.5 is out of range",
         );
     }
 
@@ -2330,7 +2789,13 @@ mod tests {
                 c.pipeline,
                 PipelineConfig {
                     batch_size: 256,
-                    queue_batches: 64
+                    queue_batches: 64,
+                    workers: 1,
+                    overload: OverloadConfig {
+                        mode: OverloadMode::Shed,
+                        high_watermark: 0.8,
+                        low_watermark: 0.5,
+                    },
                 }
             );
             assert_eq!(
