@@ -85,7 +85,31 @@ fn dataset(args: DatasetArgs) -> Result<ExitCode> {
         max_connections: args.max_connections,
         ..Default::default()
     };
-    let summary = crate::dataset::export(&args.files, &args.out, settings)?;
+    let summary = match &args.config {
+        None => crate::dataset::export(&args.files, &args.out, settings)?,
+        Some(path) => {
+            let config = config::load(path)?;
+            let captures = crate::dataset::live::open_captures(&config)?;
+            let names: Vec<&str> = captures.iter().map(|c| c.name()).collect();
+            eprintln!(
+                "dataset: capturing on {} (SIGINT or SIGTERM ends the export)",
+                names.join(", ")
+            );
+            let duration = args.duration.map(std::time::Duration::from_secs);
+            let (summary, counts) = crate::dataset::live::export_live(
+                captures,
+                &args.out,
+                settings,
+                stop_flag()?,
+                duration,
+            )?;
+            eprintln!(
+                "dataset: {} frames dropped by the kernel while capturing",
+                counts.kernel_dropped
+            );
+            summary
+        }
+    };
     for error in &summary.read_errors {
         eprintln!("netsensor: {error}");
     }

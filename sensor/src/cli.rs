@@ -153,9 +153,16 @@ pub struct SchemaArgs {
 /// `netsensor dataset` (see docs/dataset.md).
 #[derive(Debug, Args)]
 pub struct DatasetArgs {
-    /// pcap or pcapng files, read in order as one capture.
-    #[arg(required = true, value_name = "FILE")]
+    /// pcap or pcapng files, read in order as one capture. Without files, the captures of
+    /// the configuration (--config) are read live until SIGINT/SIGTERM or --duration.
+    #[arg(value_name = "FILE", required_unless_present = "config")]
     pub files: Vec<PathBuf>,
+    /// Configuration whose `captures` are read live (instead of FILEs).
+    #[arg(long, short = 'c', value_name = "FILE", conflicts_with = "files")]
+    pub config: Option<PathBuf>,
+    /// Live: stop after this many seconds (default: run until SIGINT or SIGTERM).
+    #[arg(long, value_name = "SECS", conflicts_with = "files")]
+    pub duration: Option<u64>,
     /// Output directory (created; must be empty).
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,

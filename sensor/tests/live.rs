@@ -1134,3 +1134,148 @@ fn kernel_drops_reach_metrics() {
     let exit = sensor.terminate();
     assert!(exit.success(), "exit {exit:?}; log:\n{}", sensor.stderr());
 }
+
+/// `netsensor dataset --config`: samples from a live capture, with CAP_NET_RAW only. Five
+/// HTTP connections (request and response are each one payload segment) give five
+/// two-packet samples, anonymized and with valid checksums; the payloads are the request
+/// and the response in capture order.
+#[test]
+fn dataset_from_a_live_capture() {
+    common::require_tshark();
+    let mut net = TestNet::new();
+    net.start_web();
+    let dir = net.path("dataset");
+    fs::create_dir_all(&dir).unwrap();
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o777)).unwrap();
+    let config = dir.join("netsensor.yaml");
+    fs::write(
+        &config,
+        format!("captures:\n  - interface: {IF_A}\n    filter: tcp port 80\n"),
+    )
+    .unwrap();
+    fs::set_permissions(&config, fs::Permissions::from_mode(0o644)).unwrap();
+    let out = dir.join("samples");
+    let stderr_path = dir.join("stderr");
+    let set = "-all,+net_raw";
+    let mut child = net
+        .cmd(
+            false,
+            "setpriv",
+            &[
+                "--reuid=nobody",
+                "--regid=nogroup",
+                "--clear-groups",
+                "--no-new-privs",
+                &format!("--inh-caps={set}"),
+                &format!("--ambient-caps={set}"),
+                &format!("--bounding-set={set}"),
+                &net.binary.display().to_string(),
+                "dataset",
+                "--config",
+                &config.display().to_string(),
+                "--out",
+                &out.display().to_string(),
+                "--packets",
+                "2",
+            ],
+        )
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(fs::File::create(&stderr_path).unwrap())
+        .spawn()
+        .unwrap();
+    let log = || fs::read_to_string(&stderr_path).unwrap_or_default();
+    let capturing = wait_until(WAIT, POLL, || log().contains("capturing on"));
+    assert!(capturing, "dataset did not start capturing:\n{}", log());
+
+    let resolve = format!("{WEB_HOST}:80:{B4}");
+    const CONNECTIONS: usize = 5;
+    for _ in 0..CONNECTIONS {
+        let curl = net.run_a(
+            "curl",
+            &[
+                "-sS",
+                "--max-time",
+                "5",
+                "--resolve",
+                &resolve,
+                &format!("http://{WEB_HOST}/hello"),
+            ],
+        );
+        assert_eq!(assert_ok(&curl, "curl"), "netsensor test\n");
+    }
+    // Let the last packets reach the export before it is stopped.
+    std::thread::sleep(Duration::from_millis(500));
+    let pid = child.id().to_string();
+    let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(sent.success());
+    let mut status = None;
+    let exited = wait_until(WAIT, POLL, || {
+        status = child.try_wait().unwrap();
+        status.is_some()
+    });
+    if !exited {
+        let _ = child.kill();
+        panic!("dataset did not exit after SIGTERM:\n{}", log());
+    }
+    assert!(status.unwrap().success(), "dataset failed:\n{}", log());
+    let summary = log();
+    assert!(
+        summary.contains(&format!("{CONNECTIONS} samples written")),
+        "{summary}"
+    );
+
+    let index = fs::read_to_string(out.join("index.csv")).unwrap();
+    let rows: Vec<&str> = index.lines().skip(1).collect();
+    assert_eq!(rows.len(), CONNECTIONS, "{index}");
+    for row in rows {
+        let cols: Vec<&str> = row.split(',').collect();
+        assert_eq!(cols[4], "2", "packets: {row}");
+        assert_eq!(cols[5], "80", "server port: {row}");
+        let sample = out.join(cols[1]);
+        let packets = common::tshark_fields(
+            &sample,
+            &[
+                "-o",
+                "tcp.check_checksum:TRUE",
+                "-o",
+                "ip.check_checksum:TRUE",
+            ],
+            &[
+                "ip.src",
+                "ip.dst",
+                "tcp.srcport",
+                "tcp.dstport",
+                "ip.checksum.status",
+                "tcp.checksum.status",
+                "tcp.payload",
+            ],
+        );
+        assert_eq!(packets.len(), 2, "{}", sample.display());
+        for (n, fields) in packets.iter().enumerate() {
+            let one = |i: usize| fields[i].join(",");
+            assert_eq!(
+                (one(0), one(1), one(2), one(3)),
+                ("0.0.0.0".into(), "0.0.0.0".into(), "0".into(), "0".into()),
+                "addresses and ports are zeroed in {}",
+                sample.display()
+            );
+            // tshark: 1 = good, 0 = bad, 2 = unverified.
+            assert_eq!((one(4), one(5)), ("1".into(), "1".into()), "checksums good");
+            let payload: Vec<u8> = (0..one(6).len() / 2)
+                .map(|i| u8::from_str_radix(&one(6)[2 * i..2 * i + 2], 16).unwrap())
+                .collect();
+            let expected: &[u8] = if n == 0 {
+                b"GET /hello "
+            } else {
+                b"HTTP/1.1 200"
+            };
+            assert!(
+                payload.starts_with(expected),
+                "packet {n} of {}: {:?}",
+                sample.display(),
+                String::from_utf8_lossy(&payload)
+            );
+        }
+    }
+}

@@ -2,12 +2,15 @@
 //! packets of every TCP connection, anonymized (zero addresses and ports, checksums
 //! recomputed), one raw-IP pcap per connection (or one for all) plus an index CSV.
 //!
+//! From files, or live from the captures of a configuration (see [`live`]).
+//!
 //! Memory stays bounded on long captures: a connection is written and freed once it has
 //! ended (FIN/RST, after a short linger for late packets), gone idle, or been evicted
 //! because the table is full; per connection at most N packets and
 //! [`conn::MAX_PENDING`] waiting segments are held.
 
 pub mod conn;
+pub mod live;
 pub mod packet;
 pub mod writer;
 
@@ -44,6 +47,9 @@ pub enum DatasetError {
     /// A setting is out of range.
     #[error("{0}")]
     Settings(String),
+    /// A live capture could not be opened or read.
+    #[error(transparent)]
+    Live(#[from] crate::capture::live::LiveError),
 }
 
 /// Export settings.
