@@ -1,4 +1,4 @@
-//! Live capture with libpcap.
+//! Live capture with libpcap, and the errors and counters every live source shares.
 //!
 //! One [`LiveCapture`] per configured interface, each read by its own thread. The kernel's
 //! drop counters (`pcap_stats`) are read on every batch flush and reported as deltas.
@@ -72,6 +72,58 @@ pub enum LiveError {
         /// libpcap's error.
         source: pcap::Error,
     },
+    /// A system call of the AF_PACKET backend failed.
+    #[error(
+        "AF_PACKET capture on {interface}: {call} failed{}",
+        errno_hint(source)
+    )]
+    AfPacket {
+        /// Interface name.
+        interface: String,
+        /// The call (and socket option) that failed, e.g. `setsockopt(PACKET_RX_RING)`.
+        call: &'static str,
+        /// The errno.
+        source: std::io::Error,
+    },
+    /// The interface does not exist (in this network namespace).
+    #[error("interface {interface:?} does not exist")]
+    NoSuchInterface {
+        /// Interface name.
+        interface: String,
+    },
+    /// The interface was removed while it was captured.
+    #[error("interface {interface} disappeared while capturing")]
+    InterfaceGone {
+        /// Interface name.
+        interface: String,
+    },
+    /// The AF_PACKET ring settings are unusable.
+    #[error("AF_PACKET settings for {interface}: {reason}")]
+    Settings {
+        /// Interface name.
+        interface: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The interface's link type is not one the AF_PACKET backend reads.
+    #[error(
+        "interface {interface} has link type ARPHRD {arphrd}, which the af_packet backend \
+         does not read (use backend: pcap)"
+    )]
+    UnsupportedLink {
+        /// Interface name.
+        interface: String,
+        /// The kernel's ARPHRD_* number.
+        arphrd: u16,
+    },
+}
+
+/// The capability hint for a failed system call, when it failed for lack of permission.
+fn errno_hint(error: &std::io::Error) -> &'static str {
+    match error.raw_os_error() {
+        Some(libc::EPERM | libc::EACCES) => " (the sensor needs CAP_NET_RAW)",
+        _ => "",
+    }
 }
 
 /// The capability hint for errors that are about permission, and only for those.
@@ -91,6 +143,12 @@ pub struct KernelDrops {
     pub dropped: u64,
     /// Dropped by the interface or driver (ps_ifdrop).
     pub if_dropped: u64,
+    /// AF_PACKET: how often the ring was full, every block waiting for user space
+    /// (`tp_freeze_q_cnt`); a count of events, not of packets. Always 0 with libpcap.
+    pub freeze_queue: u64,
+    /// AF_PACKET: frames skipped because their header in the ring did not fit its block.
+    /// Always 0 with libpcap.
+    pub ring_errors: u64,
 }
 
 /// An open live capture.
@@ -232,6 +290,7 @@ impl LiveCapture {
                 KernelDrops {
                     dropped: u64::from(stats.dropped.wrapping_sub(drop)),
                     if_dropped: u64::from(stats.if_dropped.wrapping_sub(if_drop)),
+                    ..KernelDrops::default()
                 }
             }
             Err(_) => KernelDrops::default(),
