@@ -15,6 +15,7 @@ pub mod app;
 pub mod fast;
 mod link;
 mod tcp_options;
+pub mod tunnel;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -23,10 +24,11 @@ use etherparse::{
     ip_number, IpNumber, Ipv6ExtensionsSlice, LaxNetSlice, LaxSlicedPacket, LinkSlice, TcpSlice,
     UdpSlice,
 };
-use netsensor_schema::MAX_VLAN_TAGS;
+use netsensor_schema::{MAX_MPLS_LABELS, MAX_VLAN_TAGS};
 
 use crate::capture::LinkType;
 pub use tcp_options::TcpOptions;
+pub use tunnel::{DecodeOptions, TunnelInfo, TunnelKind};
 
 /// The layer at which decoding stopped; also the `layer` label of
 /// `netsensor_decode_errors_total`.
@@ -58,11 +60,13 @@ pub enum Layer {
     Tls,
     /// HTTP/1 head.
     Http,
+    /// Tunnel header (VXLAN, GENEVE, GRE, ERSPAN, MPLS) or the packet inside it.
+    Tunnel,
 }
 
 impl Layer {
     /// Every layer, for pre-registering metric label values.
-    pub const ALL: [Layer; 13] = [
+    pub const ALL: [Layer; 14] = [
         Layer::Link,
         Layer::Vlan,
         Layer::Arp,
@@ -76,6 +80,7 @@ impl Layer {
         Layer::Dns,
         Layer::Tls,
         Layer::Http,
+        Layer::Tunnel,
     ];
 
     /// Metric label value.
@@ -94,6 +99,7 @@ impl Layer {
             Layer::Dns => "dns",
             Layer::Tls => "tls",
             Layer::Http => "http",
+            Layer::Tunnel => "tunnel",
         }
     }
 
@@ -295,6 +301,10 @@ pub struct Decoded<'a> {
     pub payload: &'a [u8],
     /// The layer that failed to decode, if any.
     pub error: Option<Layer>,
+    /// The encapsulation removed to reach this packet, if any.
+    pub tunnel: Option<TunnelInfo>,
+    /// MPLS labels of the stacks removed, top of stack first.
+    pub mpls: ArrayVec<u32, MAX_MPLS_LABELS>,
 }
 
 impl Decoded<'_> {
@@ -314,24 +324,48 @@ impl Decoded<'_> {
             transport: Transport::None,
             payload: &[],
             error: None,
+            tunnel: None,
+            mpls: ArrayVec::new(),
         }
     }
 }
 
-/// Decodes one frame of the given link type. Lengths come from the headers, as if the frame
-/// was captured whole or cut only by the snap length.
+/// Decodes one frame of the given link type with the default [`DecodeOptions`] (tunnels
+/// removed). Lengths come from the headers, as if the frame was captured whole or cut only
+/// by the snap length.
 pub fn decode(link_type: LinkType, frame: &[u8]) -> Decoded<'_> {
-    decode_frame(link_type, frame, None)
+    decode_frame(&DEFAULT_OPTIONS, link_type, frame, None)
 }
 
-/// Decodes one frame knowing its length on the wire. A frame shorter on the wire than its IP
-/// total length says was cut before it was captured, so the TCP payload length is capped at
-/// the bytes that were on the wire (tshark does the same).
+/// Decodes one frame knowing its length on the wire, with the default [`DecodeOptions`].
+/// A frame shorter on the wire than its IP total length says was cut before it was
+/// captured, so the TCP payload length is capped at the bytes that were on the wire (tshark
+/// does the same).
 pub fn decode_wire(link_type: LinkType, frame: &[u8], wire_len: u32) -> Decoded<'_> {
-    decode_frame(link_type, frame, Some(wire_len))
+    decode_frame(&DEFAULT_OPTIONS, link_type, frame, Some(wire_len))
 }
 
-fn decode_frame(link_type: LinkType, frame: &[u8], wire_len: Option<u32>) -> Decoded<'_> {
+/// Decodes one frame knowing its length on the wire, as `options` say (decapsulation,
+/// depth, tunnel ports).
+pub fn decode_with<'a>(
+    options: &DecodeOptions,
+    link_type: LinkType,
+    frame: &'a [u8],
+    wire_len: u32,
+) -> Decoded<'a> {
+    decode_frame(options, link_type, frame, Some(wire_len))
+}
+
+/// The defaults of [`decode`] and [`decode_wire`], built once.
+static DEFAULT_OPTIONS: std::sync::LazyLock<DecodeOptions> =
+    std::sync::LazyLock::new(DecodeOptions::default);
+
+fn decode_frame<'a>(
+    options: &DecodeOptions,
+    link_type: LinkType,
+    frame: &'a [u8],
+    wire_len: Option<u32>,
+) -> Decoded<'a> {
     let mut out = Decoded::empty();
     let sliced = match link::slice(link_type, frame, &mut out.link) {
         Ok(sliced) => sliced,
@@ -342,6 +376,9 @@ fn decode_frame(link_type: LinkType, frame: &[u8], wire_len: Option<u32>) -> Dec
     };
     let wire = wire_len.map(|len| WireLimit { frame, len });
     decode_sliced(&sliced, wire, &mut out);
+    if options.decapsulate && options.max_depth > 0 {
+        return tunnel::decapsulate(options, sliced, wire, out);
+    }
     out
 }
 

@@ -5,9 +5,10 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use netsensor_schema::{
-    size_class, AutonomousSystem, CommunityId, DnsAnswers, Endpoint, Event, Geo, IcmpDetails,
+    size_class, AutonomousSystem, Mpls, CommunityId, DnsAnswers, Endpoint, Event, Geo, IcmpDetails,
     InnerVlan, IpDetails, KeywordNumber, Mac, Netsensor, Network, Observer, OsGuess, PacketDetails,
-    PacketRecord, Related, SideService, TcpDetails, Timestamp, UdpDetails, Vlan, VlanIds,
+    PacketRecord, Related, SideService, TcpDetails, Timestamp, Tunnel, TunnelEndpoint, UdpDetails,
+    Vlan, VlanIds,
 };
 
 use crate::capture::FrameMeta;
@@ -16,7 +17,7 @@ use crate::decode::app::dns::{parse_dns, DnsSummary};
 use crate::decode::app::http::{parse_http, HttpSummary};
 use crate::decode::app::tls::{parse_client_hello, TlsSummary};
 use crate::decode::app::AppScratch;
-use crate::decode::{self, tcp_flags, Decoded, Layer, LinkDirection, Transport};
+use crate::decode::{self, tcp_flags, DecodeOptions, Decoded, Layer, LinkDirection, Transport};
 use crate::enrich::community_id::{community_id, icmp_ports};
 use crate::enrich::os_guess::{guess_os, SynFingerprint};
 use crate::enrich::service::{is_insecure, port_service, server_service};
@@ -44,6 +45,7 @@ pub struct PacketBuilder {
     observer_name: String,
     hostname: String,
     scratch: AppScratch,
+    decode_options: DecodeOptions,
 }
 
 enum App {
@@ -61,7 +63,20 @@ impl PacketBuilder {
             observer_name: observer_name.to_owned(),
             hostname: hostname.to_owned(),
             scratch: AppScratch::default(),
+            decode_options: DecodeOptions::default(),
         }
+    }
+
+    /// The same builder decoding as `options` say (decapsulation, depth, tunnel ports);
+    /// [`DecodeOptions::default`] until set.
+    pub fn with_decode_options(mut self, options: DecodeOptions) -> Self {
+        self.decode_options = options;
+        self
+    }
+
+    /// How this builder decodes frames.
+    pub fn decode_options(&self) -> &DecodeOptions {
+        &self.decode_options
     }
 
     /// The observer name records carry.
@@ -112,7 +127,7 @@ impl PacketBuilder {
         frame: &[u8],
         use_record: impl FnOnce(&PacketRecord<'_>, Option<Layer>) -> R,
     ) -> R {
-        let decoded = decode::decode_wire(meta.link, frame, meta.wire_len);
+        let decoded = decode::decode_with(&self.decode_options, meta.link, frame, meta.wire_len);
         let mut error = decoded.error;
         self.scratch.clear();
         let app = if self.enricher.app_layer {
@@ -359,6 +374,25 @@ fn build<'a>(
                 .iter()
                 .map(|&id| KeywordNumber(u32::from(id)))
                 .collect(),
+        });
+    }
+    ns.tunnel = decoded.tunnel.map(|tunnel| {
+        // The outer addresses identify hosts just as the inner ones do.
+        let outer = tunnel.outer.map(|(src, dst)| match &enricher.pseudonymizer {
+            Some(p) => (p.pseudonym(src), p.pseudonym(dst)),
+            None => (src, dst),
+        });
+        Tunnel {
+            type_: tunnel.kind.as_str(),
+            id: tunnel.id,
+            source: outer.map(|(ip, _)| TunnelEndpoint { ip }),
+            destination: outer.map(|(_, ip)| TunnelEndpoint { ip }),
+            depth: tunnel.depth,
+        }
+    });
+    if !decoded.mpls.is_empty() {
+        ns.mpls = Some(Mpls {
+            labels: decoded.mpls.clone(),
         });
     }
     match decoded.network {

@@ -13,7 +13,8 @@ use std::sync::Arc;
 use arrayvec::ArrayVec;
 use netsensor_schema::{
     Endpoint as EcsEndpoint, Event, FlowDetails, FlowRecord, InnerVlan, KeywordNumber, Netsensor,
-    Network, Observer, OsGuess, PacketRecord, Related, SideService, Timestamp, Vlan, VlanIds,
+    Network, Observer, OsGuess, PacketRecord, Related, SideService, Timestamp, Tunnel, Vlan,
+    VlanIds,
 };
 
 use crate::decode::tcp_flags;
@@ -23,7 +24,7 @@ use crate::enrich::service::{is_insecure, port_service, server_service};
 use crate::enrich::{Enricher, GeoIp};
 use crate::records::id::{flow_id, observer_seed};
 use crate::records::packet::transport_name;
-use key::{Endpoint, FlowKey, Side};
+use key::{Endpoint, FlowKey, Side, TunnelKey};
 pub use table::FlowPacket;
 pub use table::{EndReason, FlowCounters, FlowExport, FlowSettings, FlowTable};
 use table::{FlowFacts, APP_PROTOCOLS};
@@ -139,7 +140,13 @@ fn flow_packet(record: &PacketRecord<'_>) -> Option<FlowPacket> {
     let country = |endpoint: &EcsEndpoint<'_>| {
         country_code(endpoint.geo.as_ref().and_then(|g| g.country_iso_code))
     };
-    Some(FlowPacket::new(
+    let tunnel = ns.tunnel.as_ref().map_or_else(TunnelKey::default, |t| {
+        crate::decode::TunnelKind::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == t.type_)
+            .map_or_else(TunnelKey::default, |kind| TunnelKey::new(kind, t.id, t.depth))
+    });
+    let packet = FlowPacket::new(
         FlowHeaders {
             src: src_ip,
             dst: dst_ip,
@@ -158,7 +165,8 @@ fn flow_packet(record: &PacketRecord<'_>) -> Option<FlowPacket> {
         ns.os.as_ref().map(|os| os.name),
         [country(&record.source), country(&record.destination)],
         record.network.direction,
-    ))
+    );
+    Some(packet.in_tunnel(tunnel))
 }
 
 /// The header facts of one packet that make its flow key and counts.
@@ -229,6 +237,18 @@ impl FlowPacket {
             packet_id: headers.packet_id,
             tcp: headers.tcp,
             facts,
+        }
+    }
+}
+
+impl FlowPacket {
+    /// The same packet, keyed in `tunnel` (from [`TunnelKey::of`] on the decoded frame's
+    /// [`crate::decode::Decoded::tunnel`]): callers that build a [`FlowPacket`] from
+    /// decoded headers add the tunnel this way.
+    pub fn in_tunnel(self, tunnel: TunnelKey) -> Self {
+        FlowPacket {
+            key: self.key.in_tunnel(tunnel),
+            ..self
         }
     }
 }
@@ -356,6 +376,13 @@ fn flow_record<'a>(
             }),
             os,
             insecure: is_insecure(service, app_protocol),
+            tunnel: key.tunnel.kind().map(|kind| Tunnel {
+                type_: kind.as_str(),
+                id: key.tunnel.id(),
+                source: None,
+                destination: None,
+                depth: key.tunnel.depth(),
+            }),
             flow: Some(FlowDetails {
                 state: export.state,
                 last: export.reason.is_final(),

@@ -11,7 +11,7 @@ use std::hash::{BuildHasher, Hash};
 
 use hashbrown::HashTable;
 
-use super::key::{Endpoint, FlowKey};
+use super::key::{Endpoint, FlowKey, TunnelKey};
 
 /// A flow key as stored in a shard.
 pub(super) trait StoredKey: Copy + Eq + Hash {
@@ -21,13 +21,14 @@ pub(super) trait StoredKey: Copy + Eq + Hash {
     fn unpack(&self) -> FlowKey;
 }
 
-/// An IPv4 flow key: the same endpoints and order as its [`FlowKey`], in 18 bytes
-/// instead of 42.
+/// An IPv4 flow key: the same endpoints and order as its [`FlowKey`], in 24 bytes
+/// instead of 48.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(super) struct V4Key {
     addrs: [[u8; 4]; 2],
     ports: [u16; 2],
     vlans: [u16; 2],
+    tunnel: TunnelKey,
     protocol: u8,
 }
 
@@ -38,6 +39,7 @@ impl StoredKey for V4Key {
             addrs: [v4(&key.low), v4(&key.high)],
             ports: [key.low.port, key.high.port],
             vlans: key.vlans,
+            tunnel: key.tunnel,
             protocol: key.protocol,
         }
     }
@@ -53,6 +55,7 @@ impl StoredKey for V4Key {
             protocol: self.protocol,
             v6: false,
             vlans: self.vlans,
+            tunnel: self.tunnel,
         }
     }
 }
@@ -67,12 +70,12 @@ impl StoredKey for FlowKey {
     }
 }
 
-/// One slab slot: a held flow, or a free slot waiting for reuse.
+/// One slab slot: a held flow, or a free slot waiting for reuse (which one is kept in the
+/// shard's `live` bitmap, not here: a flag byte would pad every slot by up to 8 bytes).
 #[derive(Debug)]
 struct Slot<K, E> {
     entry: E,
     key: K,
-    live: bool,
 }
 
 /// Flows of one address family.
@@ -81,6 +84,8 @@ pub(super) struct Shard<K, E> {
     /// Slot numbers, found by the key's hash.
     index: HashTable<u32>,
     slots: Vec<Slot<K, E>>,
+    /// One bit per slot: set while the slot holds a flow.
+    live: Vec<u64>,
     /// Free slot numbers, reused before the slab grows.
     free: Vec<u32>,
     /// foldhash: several times faster than SipHash on these short keys, randomly seeded per
@@ -94,6 +99,7 @@ impl<K: StoredKey, E> Shard<K, E> {
         Shard {
             index: HashTable::new(),
             slots: Vec::new(),
+            live: Vec::new(),
             free: Vec::new(),
             hasher: foldhash::fast::RandomState::default(),
         }
@@ -123,7 +129,26 @@ impl<K: StoredKey, E> Shard<K, E> {
         } else {
             index_buckets * (std::mem::size_of::<u32>() + 1) + 16
         };
-        self.slots.capacity() * Self::slot_bytes() + index + self.free.capacity() * 4
+        self.slots.capacity() * Self::slot_bytes()
+            + index
+            + self.free.capacity() * 4
+            + self.live.capacity() * 8
+    }
+
+    fn is_live(&self, i: usize) -> bool {
+        self.live.get(i / 64).is_some_and(|word| word & (1 << (i % 64)) != 0)
+    }
+
+    fn set_live(&mut self, i: usize, live: bool) {
+        if self.live.len() <= i / 64 {
+            self.live.resize(i / 64 + 1, 0);
+        }
+        let bit = 1u64 << (i % 64);
+        if live {
+            self.live[i / 64] |= bit;
+        } else {
+            self.live[i / 64] &= !bit;
+        }
     }
 
     fn find(&self, key: &K) -> Option<u32> {
@@ -144,11 +169,7 @@ impl<K: StoredKey, E> Shard<K, E> {
     pub(super) fn insert(&mut self, key: K, entry: E) -> &mut E {
         let i = match self.free.pop() {
             Some(i) => {
-                self.slots[i as usize] = Slot {
-                    entry,
-                    key,
-                    live: true,
-                };
+                self.slots[i as usize] = Slot { entry, key };
                 i
             }
             None => {
@@ -157,14 +178,11 @@ impl<K: StoredKey, E> Shard<K, E> {
                     // the copies stay amortised O(1).
                     self.slots.reserve_exact((self.slots.len() / 8).max(256));
                 }
-                self.slots.push(Slot {
-                    entry,
-                    key,
-                    live: true,
-                });
+                self.slots.push(Slot { entry, key });
                 u32::try_from(self.slots.len() - 1).unwrap_or(u32::MAX)
             }
         };
+        self.set_live(i as usize, true);
         let hash = self.hasher.hash_one(key);
         let (slots, hasher) = (&self.slots, &self.hasher);
         self.index
@@ -179,7 +197,7 @@ impl<K: StoredKey, E> Shard<K, E> {
         if let Ok(found) = self.index.find_entry(hash, |&j| j == i) {
             found.remove();
         }
-        self.slots[i as usize].live = false;
+        self.set_live(i as usize, false);
         self.free.push(i);
     }
 
@@ -197,8 +215,11 @@ impl<K: StoredKey, E> Shard<K, E> {
     /// Keeps the flows for which `keep` is true, in slab order.
     pub(super) fn retain(&mut self, mut keep: impl FnMut(&K, &mut E) -> bool) {
         for i in 0..self.slots.len() {
+            if !self.is_live(i) {
+                continue;
+            }
             let slot = &mut self.slots[i];
-            if slot.live && !keep(&slot.key, &mut slot.entry) {
+            if !keep(&slot.key, &mut slot.entry) {
                 self.release(u32::try_from(i).unwrap_or(u32::MAX));
             }
         }
@@ -206,15 +227,24 @@ impl<K: StoredKey, E> Shard<K, E> {
 
     /// Every held flow's entry.
     pub(super) fn entries(&self) -> impl Iterator<Item = &E> {
-        self.slots.iter().filter(|s| s.live).map(|s| &s.entry)
+        self.slots
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| self.is_live(*i))
+            .map(|(_, s)| &s.entry)
     }
 
     /// Hands every held flow to `take` and empties the shard, keeping its memory.
     pub(super) fn drain(&mut self, mut take: impl FnMut(&K, &mut E)) {
-        for slot in self.slots.iter_mut().filter(|s| s.live) {
-            take(&slot.key, &mut slot.entry);
+        let live = &self.live;
+        let is_live = |i: usize| live.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0);
+        for (i, slot) in self.slots.iter_mut().enumerate() {
+            if is_live(i) {
+                take(&slot.key, &mut slot.entry);
+            }
         }
         self.slots.clear();
+        self.live.clear();
         self.free.clear();
         self.index.clear();
     }
@@ -247,8 +277,14 @@ mod tests {
         for i in [0, 1, 0xffff] {
             let k = key(i, false);
             assert_eq!(V4Key::pack(&k).unpack(), k);
+            let tunnelled = k.in_tunnel(TunnelKey::new(
+                crate::decode::TunnelKind::Vxlan,
+                Some(0xff_ff00 + i),
+                2,
+            ));
+            assert_eq!(V4Key::pack(&tunnelled).unpack(), tunnelled);
         }
-        assert_eq!(std::mem::size_of::<V4Key>(), 18);
+        assert_eq!(std::mem::size_of::<V4Key>(), 24);
     }
 
     #[test]
