@@ -14,7 +14,7 @@ use tracing::{info, warn};
 use crate::capture::live::{self, LiveCapture, LiveSettings};
 use crate::capture::offline::PcapFile;
 use crate::capture::replay::Replay;
-use crate::capture::SourceInfo;
+use crate::capture::{LiveSource, SourceInfo};
 use crate::cli::{
     CheckConfigArgs, Cli, Command, CommonArgs, DatasetArgs, ManArgs, QueryArgs, RecordArg,
     ReplayArgs, RunArgs, SchemaArgs, SchemaFormat,
@@ -400,8 +400,19 @@ fn replay_with(
     let _query = start_query_listener(config)?;
     let _otlp = start_otlp(config, &metrics)?;
     let enricher = Arc::new(build_enricher(config)?);
-    let builder = PacketBuilder::new(enricher, &config.sensor.name, &config.sensor.hostname);
-    let processor = Processor::new(builder, records, outputs, &metrics, &health, args.summary);
+    let workers = args
+        .workers
+        .map_or(config.pipeline.workers, usize::from)
+        .max(1);
+    let processor = Processor::with_workers(
+        builders(&enricher, config, workers),
+        records,
+        outputs,
+        &metrics,
+        &health,
+        args.summary,
+    );
+    info!(workers, "Replaying.");
     let progress = (!args.no_progress && !to_stdout && std::io::stderr().is_terminal())
         .then(|| progress_bar(&args.files));
     let replay = Replay::new(args.files.clone(), &config.sensor.name, args.speed);
@@ -411,6 +422,19 @@ fn replay_with(
     };
     let report = pipeline::run_replay(replay, processor, queue, stop_flag()?, progress);
     finish(report, true)
+}
+
+/// One packet builder per worker.
+fn builders(enricher: &Arc<Enricher>, config: &Config, workers: usize) -> Vec<PacketBuilder> {
+    (0..workers.max(1))
+        .map(|_| {
+            PacketBuilder::new(
+                Arc::clone(enricher),
+                &config.sensor.name,
+                &config.sensor.hostname,
+            )
+        })
+        .collect()
 }
 
 fn progress_bar(files: &[PathBuf]) -> indicatif::ProgressBar {
@@ -461,10 +485,13 @@ fn finish(report: RunReport, lost_fails: bool) -> Result<ExitCode> {
 }
 
 fn run_live(args: RunArgs) -> Result<ExitCode> {
-    let config = match &args.common.config {
+    let mut config = match &args.common.config {
         Some(path) => config::load(path)?,
         None => zero_config()?,
     };
+    if let Some(workers) = args.workers {
+        config.pipeline.workers = usize::from(workers);
+    }
     let _log = init_logging(&config)?;
     let run_start = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -485,34 +512,59 @@ fn run_live(args: RunArgs) -> Result<ExitCode> {
         warn!("No output is enabled; writing records to stdout.");
         outputs.push(Box::new(StdoutOutput::new()));
     }
-    let mut captures = Vec::new();
-    for (worker, capture) in config.captures.iter().enumerate() {
-        let settings = live_settings(capture);
-        let opened = LiveCapture::open(settings)?;
-        let source = Arc::new(SourceInfo {
-            interface: capture.interface.clone(),
-            id_seed: live_seed(
-                &config.sensor.name,
-                &capture.interface,
-                worker as u32,
-                run_start,
-            ),
-            local_macs: live::interface_mac(&capture.interface)
-                .into_iter()
-                .collect(),
-            fixed_direction: capture.direction.fixed_network_direction(),
-        });
-        info!(interface = %capture.interface, "Capture opened.");
-        captures.push((opened, source));
+    let workers = config.pipeline.workers.max(1);
+    let mut captures: Vec<pipeline::LiveInput> = Vec::new();
+    for (index, capture) in config.captures.iter().enumerate() {
+        captures.extend(open_capture(&config, capture, index, workers, run_start)?);
     }
-    let builder = PacketBuilder::new(enricher, &config.sensor.name, &config.sensor.hostname);
-    let processor = Processor::new(builder, records, outputs, &metrics, &health, false);
+    let processor = Processor::with_workers(
+        builders(&enricher, &config, workers),
+        records,
+        outputs,
+        &metrics,
+        &health,
+        false,
+    );
     let queue = QueueSettings {
         batch_frames: config.pipeline.batch_size,
         queue_batches: config.pipeline.queue_batches,
     };
     let report = pipeline::run_live(captures, processor, queue, stop_flag()?);
     finish(report, false)
+}
+
+/// Opens one configured capture: one libpcap handle, or one AF_PACKET ring per worker.
+/// Each source gets its own packet id seed (capture index and ring number), and its
+/// records carry the interface name.
+fn open_capture(
+    config: &Config,
+    capture: &config::CaptureConfig,
+    index: usize,
+    workers: usize,
+    run_start: i64,
+) -> Result<Vec<pipeline::LiveInput>> {
+    let interface = capture.interface.clone();
+    let source = |ring: usize| {
+        let seed_index = u32::try_from(index * 1024 + ring).unwrap_or(u32::MAX);
+        Arc::new(SourceInfo {
+            interface: interface.clone(),
+            id_seed: live_seed(&config.sensor.name, &interface, seed_index, run_start),
+            local_macs: live::interface_mac(&interface).into_iter().collect(),
+            fixed_direction: capture.direction.fixed_network_direction(),
+        })
+    };
+    let _ = workers;
+    match capture.backend {
+        config::CaptureBackend::Pcap => {
+            let opened = LiveCapture::open(live_settings(capture))?;
+            info!(interface = %interface, backend = "pcap", "Capture opened.");
+            Ok(vec![(Box::new(opened) as Box<dyn LiveSource>, source(0))])
+        }
+        config::CaptureBackend::AfPacket => bail!(
+            "captures[{index}] ({interface}): backend af_packet is not built into this \
+             version yet; use backend: pcap"
+        ),
+    }
 }
 
 /// `netsensor run` without a configuration: every default (flows and rollups into the

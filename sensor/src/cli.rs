@@ -62,6 +62,9 @@ pub struct RunArgs {
     /// Common flags.
     #[command(flatten)]
     pub common: CommonArgs,
+    /// Processing workers (overrides `pipeline.workers`); each flow stays on one worker.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub workers: Option<u16>,
 }
 
 /// `netsensor replay`.
@@ -91,6 +94,11 @@ pub struct ReplayArgs {
     /// Never show a progress bar.
     #[arg(long)]
     pub no_progress: bool,
+    /// Processing workers (overrides `pipeline.workers`): frames are dispatched by a
+    /// direction-free hash of their flow, so each flow stays on one worker; the records
+    /// are the same as with one worker, in another order.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub workers: Option<u16>,
 }
 
 /// `netsensor check-config`.

@@ -109,6 +109,14 @@ pub const FRAMES_OVERSIZED: MetricDef = MetricDef {
     labels: &["capture"],
     help: "Frames larger than the interface MTU, usually coalesced by GRO or LRO offload",
 };
+/// `netsensor_capture_freeze_queue_total`
+pub const CAPTURE_FREEZE_QUEUE: MetricDef = MetricDef {
+    name: "netsensor_capture_freeze_queue_total",
+    kind: MetricKind::Counter,
+    labels: &["capture"],
+    help: "Times an AF_PACKET ring was frozen because user space fell behind (kernel \
+           tp_freeze_q_cnt; events, not packets; always 0 with libpcap)",
+};
 /// `netsensor_records_total`
 pub const RECORDS: MetricDef = MetricDef {
     name: "netsensor_records_total",
@@ -267,6 +275,7 @@ pub const METRICS: &[MetricDef] = &[
     BYTES_RECEIVED,
     PACKETS_DROPPED,
     FRAMES_OVERSIZED,
+    CAPTURE_FREEZE_QUEUE,
     CAPTURE_UP,
     DECODE_ERRORS,
     RECORDS,
@@ -388,6 +397,7 @@ struct Inner {
     bytes_received: Labelled<Counter>,
     packets_dropped: Labelled<Counter>,
     frames_oversized: Labelled<Counter>,
+    capture_freeze_queue: Labelled<Counter>,
     capture_up: Labelled<Gauge>,
     decode_errors: Labelled<Counter>,
     records: Labelled<Counter>,
@@ -465,6 +475,7 @@ impl Metrics {
             bytes_received: family(r, &BYTES_RECEIVED),
             packets_dropped: family(r, &PACKETS_DROPPED),
             frames_oversized: family(r, &FRAMES_OVERSIZED),
+            capture_freeze_queue: family(r, &CAPTURE_FREEZE_QUEUE),
             capture_up: family(r, &CAPTURE_UP),
             decode_errors: family(r, &DECODE_ERRORS),
             records: family(r, &RECORDS),
@@ -597,6 +608,7 @@ impl Metrics {
             dropped_queue_full: self.packets_dropped(capture, DropReason::QueueFull),
             malformed: self.packets_dropped(capture, DropReason::MalformedCapture),
             oversized: self.frames_oversized(capture),
+            freeze_queue: self.inner.capture_freeze_queue.with(&[capture]),
             up: self.capture_up(capture),
         }
     }
@@ -703,6 +715,8 @@ pub struct CaptureMetrics {
     pub malformed: Counter,
     /// `netsensor_frames_oversized_total`.
     pub oversized: Counter,
+    /// `netsensor_capture_freeze_queue_total`.
+    pub freeze_queue: Counter,
     /// `netsensor_capture_up`.
     pub up: Gauge,
 }

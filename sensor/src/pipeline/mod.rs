@@ -1,38 +1,41 @@
-//! The data path's threads: capture threads fill frame batches, one bounded queue carries
-//! them to the processing thread, which decodes, enriches, serializes and writes to every
-//! output, then returns the batch to the pool.
+//! The data path's threads: capture threads fill frame batches, bounded queues carry
+//! them to the processing worker(s), which decode, enrich and serialize, and the outputs
+//! write the records; then the batch returns to its pool.
 //!
-//! When the queue is full, live capture drops the batch and counts every frame in it as
+//! With one worker (the default) one queue feeds one processing thread that also writes
+//! the outputs. With `pipeline.workers: N` the thread that reads frames dispatches each
+//! one by a hash of its flow into one queue per worker, and one output stage thread
+//! writes what every worker produces (see [`workers`] and [`dispatch`]).
+//!
+//! When a queue is full, live capture drops the frames and counts every one as
 //! `queue_full`; replay blocks instead, so a file is never replayed lossily.
 //! Shutdown order: the stop flag ends the capture threads, which drop their queue
-//! senders; the processing thread drains what is queued, flushes the outputs and returns.
+//! senders; the processing side drains what is queued, flushes the outputs and returns.
+
+pub mod dispatch;
+mod engine;
+mod outputs;
+mod workers;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
-
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
-use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::gauge::Gauge;
 use tracing::{error, warn};
 
-use crate::capture::live::LiveCapture;
 use crate::capture::offline::{OfflineError, PcapFile};
 use crate::capture::replay::{Replay, ReplayEvents};
-use crate::capture::FrameBatch;
+use crate::capture::{FrameBatch, LiveSource, SourceInfo};
 use crate::outputs::Output;
-use crate::records::flow::BackgroundFlowWriter;
 use crate::records::packet::Emitted;
-use crate::records::{
-    EndReason, FlowRecorder, FlowSettings, PacketBuilder, RollupSettings, Rollups,
-};
-use crate::telemetry::metrics::{CaptureMetrics, DecodeErrorCounters, Metrics, OutputMetrics};
+use crate::records::{EndReason, FlowSettings, PacketBuilder, RollupSettings, Rollups};
+use crate::telemetry::metrics::{CaptureMetrics, Metrics, OutputMetrics};
 use crate::telemetry::Health;
-use crate::telemetry::RateLimiter;
-use netsensor_schema::RecordKind;
+use dispatch::Dispatcher;
+use engine::{Engine, EngineMode};
+use outputs::{Outputs, RollupMerger};
 
 /// Sizes of the batches and of the queue between capture and processing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,6 +92,20 @@ impl Summary {
         }
         for code in emitted.countries.into_iter().flatten() {
             *self.countries.entry(code).or_default() += 1;
+        }
+    }
+
+    /// Adds another worker's counts.
+    pub fn merge(&mut self, other: Summary) {
+        self.bytes += other.bytes;
+        for (key, count) in other.transports {
+            *self.transports.entry(key).or_default() += count;
+        }
+        for (key, count) in other.services {
+            *self.services.entry(key).or_default() += count;
+        }
+        for (key, count) in other.countries {
+            *self.countries.entry(key).or_default() += count;
         }
     }
 
@@ -149,35 +166,19 @@ pub struct RecordSettings {
     pub run: u64,
 }
 
-/// The processing side: builder, flow table, outputs and their metrics.
+/// The processing side: one engine (builder, flow table, rollups) per worker and the
+/// outputs with their metrics.
 pub struct Processor {
-    builder: PacketBuilder,
-    /// Flows are the only consumer of packets: take the headers-only path.
-    flows_only: bool,
-    emit_packets: bool,
-    flows: Option<FlowRecorder>,
-    /// Serializes flow records on a second thread (see `records::flow::writer`).
-    flow_writer: Option<BackgroundFlowWriter>,
-    rollups: Option<Rollups>,
-    outputs: Vec<(Box<dyn Output>, OutputMetrics)>,
+    engines: Vec<Engine>,
+    outputs: Outputs,
     metrics: Metrics,
     health: Health,
-    decode_errors: DecodeErrorCounters,
-    packet_records: Counter,
-    flow_records: Counter,
-    rollup_records: Counter,
-    flows_evicted: Counter,
-    flows_active: Gauge,
-    evicted_seen: u64,
-    packets_ndjson: Vec<u8>,
-    flows_ndjson: Vec<u8>,
-    rollups_ndjson: Vec<u8>,
-    report: RunReport,
-    output_warnings: RateLimiter,
+    /// Flow settings per worker and the rollup interval, for the dispatcher.
+    records: RecordSettings,
 }
 
 impl Processor {
-    /// A processor writing to `outputs`.
+    /// A processor (one worker) writing to `outputs`.
     pub fn new(
         builder: PacketBuilder,
         records: RecordSettings,
@@ -186,251 +187,89 @@ impl Processor {
         health: &Health,
         summary: bool,
     ) -> Self {
-        let outputs = outputs
+        Self::with_workers(vec![builder], records, outputs, metrics, health, summary)
+    }
+
+    /// A processor with one worker per builder (at least one). With several, each worker
+    /// keeps its own flow table (`flows.max_flows` split evenly between them) and rollup
+    /// counts, which the output stage merges per interval.
+    pub fn with_workers(
+        builders: Vec<PacketBuilder>,
+        records: RecordSettings,
+        outputs: Vec<Box<dyn Output>>,
+        metrics: &Metrics,
+        health: &Health,
+        summary: bool,
+    ) -> Self {
+        let workers = builders.len().max(1);
+        let mut outputs = Outputs::new(outputs, metrics, health);
+        let mut per_worker = records;
+        if let Some(flows) = &mut per_worker.flows {
+            flows.max_flows = flows.max_flows.div_ceil(workers).max(1);
+        }
+        let mode = EngineMode {
+            background_flow_writer: workers == 1,
+            partial_rollups: workers > 1,
+        };
+        let engines: Vec<Engine> = builders
             .into_iter()
-            .map(|output| {
-                health.register_output(output.name());
-                let m = metrics.output(output.name());
-                if !output.reports_itself() {
-                    m.up.set(1);
-                }
-                (output, m)
-            })
+            .map(|builder| Engine::new(builder, per_worker, metrics, summary, mode))
             .collect();
-        // Flows as the only consumer: no packet record is built (see `with_flow_packet`).
-        let flows_only =
-            !records.packets && records.rollups.is_none() && records.flows.is_some() && !summary;
-        let flows = records
-            .flows
-            .map(|settings| builder.flow_recorder(settings));
-        let flow_writer = flows.as_ref().and_then(|flows| {
-            BackgroundFlowWriter::spawn(flows.writer())
-                .inspect_err(|err| {
-                    warn!(error = %err, "No flow writer thread; flow records are written inline.")
-                })
-                .ok()
-        });
-        let rollups = records.rollups.map(|settings| {
-            Rollups::new(
+        if let (true, Some(settings), Some(first)) = (workers > 1, records.rollups, engines.first())
+        {
+            let rollups = Rollups::new(
                 settings,
-                builder.observer_name(),
-                builder.hostname(),
+                first.observer_name(),
+                first.hostname(),
                 records.run,
-            )
-        });
+            );
+            outputs = outputs.with_merger(RollupMerger::new(rollups, workers));
+        }
         Processor {
-            builder,
-            flows_only,
-            emit_packets: records.packets,
-            flows,
-            flow_writer,
-            rollups,
+            engines,
             outputs,
             metrics: metrics.clone(),
             health: health.clone(),
-            decode_errors: metrics.decode_error_counters(),
-            packet_records: metrics.records(RecordKind::Packet),
-            flow_records: metrics.records(RecordKind::Flow),
-            rollup_records: metrics.records(RecordKind::Rollup),
-            flows_evicted: metrics.flows_evicted(),
-            flows_active: metrics.flows_active(),
-            evicted_seen: 0,
-            packets_ndjson: Vec::with_capacity(1 << 20),
-            flows_ndjson: Vec::new(),
-            rollups_ndjson: Vec::new(),
-            report: RunReport {
-                summary: summary.then(Summary::default),
-                ..RunReport::default()
-            },
-            output_warnings: RateLimiter::new(Duration::from_secs(10)),
+            records,
         }
     }
 
-    /// Processes one batch: every frame feeds the packet records and the flow table, then
-    /// each output gets one write per record kind. On replay (`packet_time`), flows time
-    /// out by the packets' clock.
+    /// Number of workers.
+    pub fn workers(&self) -> usize {
+        self.engines.len()
+    }
+
+    /// Processes one batch on the first worker: every frame feeds the packet records and
+    /// the flow table, then each output gets one write per record kind. On replay
+    /// (`packet_time`), flows time out by the packets' clock.
     pub fn process(&mut self, batch: &FrameBatch, packet_time: bool) {
-        let Some(source) = batch.source.as_deref() else {
-            return;
-        };
-        self.packets_ndjson.clear();
-        let mut written = 0u64;
-        let mut last_time = None;
-        let (emit_packets, ndjson) = (self.emit_packets, &mut self.packets_ndjson);
-        let (flows, rollups) = (&mut self.flows, &mut self.rollups);
-        let summary = &mut self.report.summary;
-        let decode_errors = &self.decode_errors;
-        for (meta, data) in batch.iter() {
-            last_time = Some(meta.timestamp_ns);
-            if let (true, Some(flows)) = (self.flows_only, flows.as_mut()) {
-                if let Some(layer) = self.builder.observe_flow(source, meta, data, flows) {
-                    decode_errors.inc(layer);
-                }
-                continue;
-            }
-            self.builder
-                .with_record(source, meta, data, |record, error| {
-                    if emit_packets {
-                        match serde_json::to_writer(&mut *ndjson, record) {
-                            Ok(()) => {
-                                ndjson.push(b'\n');
-                                written += 1;
-                            }
-                            Err(err) => error!(error = %err, "A record could not be serialized."),
-                        }
-                    }
-                    if let Some(flows) = flows.as_mut() {
-                        flows.observe(record);
-                    }
-                    if let Some(rollups) = rollups.as_mut() {
-                        rollups.observe(record);
-                    }
-                    if let Some(layer) = error {
-                        decode_errors.inc(layer);
-                    }
-                    if let Some(summary) = summary.as_mut() {
-                        summary.add(&Emitted::of(record, error), meta.wire_len);
-                    }
-                });
-        }
-        self.packet_records.inc_by(written);
-        self.report.packets += batch.len() as u64;
-        self.report.records += written;
-        if emit_packets {
-            let ndjson = std::mem::take(&mut self.packets_ndjson);
-            self.write(RecordKind::Packet, &ndjson, written);
-            self.packets_ndjson = ndjson;
-        }
-        if let (true, Some(now)) = (packet_time, last_time) {
-            self.expire(now);
-        } else {
-            self.write_flows(false);
-            self.write_rollups();
+        if let Some(engine) = self.engines.first_mut() {
+            engine.process(batch, packet_time, None, &mut self.outputs);
         }
     }
 
     /// Exports the flows and rollup intervals due at `now_ns` and writes their records.
     pub fn expire(&mut self, now_ns: i64) {
-        if let Some(flows) = &mut self.flows {
-            flows.expire(now_ns);
+        if let Some(engine) = self.engines.first_mut() {
+            engine.expire(now_ns, &mut self.outputs);
         }
-        if let Some(rollups) = &mut self.rollups {
-            rollups.expire(now_ns);
-        }
-        self.write_flows(false);
-        self.write_rollups();
     }
 
     /// Exports every open flow as final and closes the current rollup interval (end of
     /// input or shutdown).
     pub fn flush_open(&mut self, reason: EndReason) {
-        if let Some(flows) = &mut self.flows {
-            flows.flush_all(reason);
-        }
-        if let Some(rollups) = &mut self.rollups {
-            rollups.flush();
-        }
-        self.write_flows(true);
-        self.write_rollups();
-    }
-
-    fn write_rollups(&mut self) {
-        let Some(rollups) = &mut self.rollups else {
-            return;
-        };
-        self.rollups_ndjson.clear();
-        let count = match rollups.write_ndjson(&mut self.rollups_ndjson) {
-            Ok(count) => count as u64,
-            Err(err) => {
-                error!(error = %err, "Rollup records could not be serialized.");
-                0
-            }
-        };
-        if count > 0 {
-            self.rollup_records.inc_by(count);
-            self.report.records += count;
-            let ndjson = std::mem::take(&mut self.rollups_ndjson);
-            self.write(RecordKind::Rollup, &ndjson, count);
-            self.rollups_ndjson = ndjson;
-        }
-    }
-
-    /// Writes the flow records exported so far: hands them to the writer thread and writes
-    /// what it has finished (with `wait`, everything handed over).
-    fn write_flows(&mut self, wait: bool) {
-        let Some(flows) = &mut self.flows else { return };
-        self.flows_ndjson.clear();
-        let count = match &mut self.flow_writer {
-            Some(background) => {
-                flows.hand_over(background);
-                let collected = background.collect(&mut self.flows_ndjson, wait);
-                for err in &collected.errors {
-                    error!(error = %err, "Flow records could not be serialized.");
-                }
-                collected.records as u64
-            }
-            None => match flows.write_ndjson(&mut self.flows_ndjson) {
-                Ok(count) => count as u64,
-                Err(err) => {
-                    error!(error = %err, "Flow records could not be serialized.");
-                    0
-                }
-            },
-        };
-        self.flows_active.set(flows.len() as i64);
-        let evicted = flows.counters().evicted;
-        self.flows_evicted.inc_by(evicted - self.evicted_seen);
-        self.evicted_seen = evicted;
-        if count > 0 {
-            self.flow_records.inc_by(count);
-            self.report.records += count;
-            let ndjson = std::mem::take(&mut self.flows_ndjson);
-            self.write(RecordKind::Flow, &ndjson, count);
-            self.flows_ndjson = ndjson;
-        }
-    }
-
-    /// Hands one kind's NDJSON to every output and accounts the result.
-    fn write(&mut self, kind: RecordKind, ndjson: &[u8], records: u64) {
-        for (output, metrics) in &mut self.outputs {
-            let result = output.write_batch(kind, ndjson);
-            let own = output.reports_itself();
-            match &result {
-                Ok(()) if own => {}
-                Ok(()) => {
-                    metrics.sent.inc_by(records);
-                    metrics.bytes.inc_by(ndjson.len() as u64);
-                }
-                Err(err) => {
-                    if !own {
-                        metrics.failed.inc_by(records);
-                    }
-                    self.report.output_errors += 1;
-                    if let Some(suppressed) = self.output_warnings.allow("output_write") {
-                        warn!(output = output.name(), error = %err, "Output write failed{suppressed}.");
-                    }
-                }
-            }
-            if !own {
-                set_output_health(&self.health, output.name(), metrics, result.is_ok());
-            }
+        for engine in &mut self.engines {
+            engine.flush_open(reason, &mut self.outputs);
         }
     }
 
     /// Flushes every output.
     pub fn flush(&mut self) {
         // Flow records still on the writer thread go out first.
-        self.write_flows(true);
-        for (output, metrics) in &mut self.outputs {
-            let result = output.flush();
-            if let Err(err) = &result {
-                warn!(output = output.name(), error = %err, "Output flush failed.");
-                self.report.output_errors += 1;
-            }
-            if !output.reports_itself() {
-                set_output_health(&self.health, output.name(), metrics, result.is_ok());
-            }
+        for engine in &mut self.engines {
+            engine.write_flows(true, &mut self.outputs);
         }
+        self.outputs.flush();
     }
 
     /// Ends the run: flows still open are exported as final with `reason`, outputs are
@@ -438,22 +277,54 @@ impl Processor {
     pub fn finish(mut self, reason: EndReason, started: Instant) -> RunReport {
         self.flush_open(reason);
         self.flush();
-        for (output, _) in &mut self.outputs {
-            match output.close() {
-                Ok(lost) => self.report.records_lost += lost,
-                Err(err) => {
-                    warn!(output = output.name(), error = %err, "Output close failed.");
-                    self.report.output_errors += 1;
-                }
-            }
+        self.outputs.close();
+        let mut report = RunReport::default();
+        for engine in self.engines {
+            report.add_engine(engine);
         }
-        self.report.elapsed_secs = started.elapsed().as_secs_f64();
-        self.report
+        report.add_outputs(&self.outputs);
+        report.elapsed_secs = started.elapsed().as_secs_f64();
+        report
     }
 }
 
-/// Replays files through the processor. Blocks until every file is read.
+impl RunReport {
+    /// Adds one worker's packets and summary.
+    fn add_engine(&mut self, engine: Engine) {
+        self.packets += engine.packets;
+        if let Some(summary) = engine.summary {
+            match &mut self.summary {
+                Some(total) => total.merge(summary),
+                None => self.summary = Some(summary),
+            }
+        }
+    }
+
+    /// Adds what the outputs reported.
+    fn add_outputs(&mut self, outputs: &Outputs) {
+        self.records += outputs.records;
+        self.output_errors += outputs.output_errors;
+        self.records_lost += outputs.records_lost;
+    }
+}
+
+/// Replays files through the processor (with several workers, see [`workers`]). Blocks
+/// until every file is read.
 pub fn run_replay(
+    replay: Replay,
+    processor: Processor,
+    queue: QueueSettings,
+    stop: Arc<AtomicBool>,
+    progress: Option<indicatif::ProgressBar>,
+) -> RunReport {
+    if processor.workers() > 1 {
+        return workers::run_replay(replay, processor, queue, stop, progress);
+    }
+    run_replay_single(replay, processor, queue, stop, progress)
+}
+
+/// One worker: a reader thread and this thread processing, through one bounded queue.
+fn run_replay_single(
     mut replay: Replay,
     mut processor: Processor,
     queue: QueueSettings,
@@ -544,13 +415,21 @@ impl ReplayEvents for ReplaySink {
     }
 }
 
-/// Captures live from every capture until `stop` is set, then drains and flushes.
+/// A live source and what its records share.
+pub type LiveInput = (Box<dyn LiveSource>, Arc<SourceInfo>);
+
+/// Captures live from every capture until `stop` is set, then drains and flushes. With
+/// several workers each capture thread dispatches its frames by flow (see [`workers`]).
 pub fn run_live(
-    captures: Vec<(LiveCapture, Arc<crate::capture::SourceInfo>)>,
-    mut processor: Processor,
+    captures: Vec<LiveInput>,
+    processor: Processor,
     queue: QueueSettings,
     stop: Arc<AtomicBool>,
 ) -> RunReport {
+    if processor.workers() > 1 {
+        return workers::run_live(captures, processor, queue, stop);
+    }
+    let mut processor = processor;
     let started = Instant::now();
     let (full_tx, full_rx) = bounded::<FrameBatch>(queue.queue_batches);
     let (free_tx, free_rx) = bounded::<FrameBatch>(queue.queue_batches + 2 * captures.len() + 2);
@@ -562,24 +441,20 @@ pub fn run_live(
         .set(queue.queue_batches as i64);
     let mut threads = Vec::new();
     for (capture, source) in captures {
-        let name = capture.interface().to_owned();
-        health.register_capture(&name);
-        let worker = CaptureWorker {
-            capture,
-            source,
+        let forward = Forward::Queue {
             full: full_tx.clone(),
             free: free_rx.clone(),
-            batch_frames: queue.batch_frames,
-            metrics: metrics.capture(&name),
-            health: health.clone(),
-            stop: Arc::clone(&stop),
         };
-        match std::thread::Builder::new()
-            .name(format!("capture-{name}"))
-            .spawn(move || worker.run())
-        {
-            Ok(handle) => threads.push(handle),
-            Err(err) => error!(capture = %name, error = %err, "Cannot start a capture thread."),
+        if let Some(handle) = CaptureWorker::spawn(
+            capture,
+            source,
+            forward,
+            queue.batch_frames,
+            &metrics,
+            &health,
+            &stop,
+        ) {
+            threads.push(handle);
         }
     }
     drop(full_tx);
@@ -599,24 +474,39 @@ pub fn run_live(
         // Live flows time out by the wall clock, also when no packet arrives.
         processor.expire(wall_clock_ns());
     }
-    let capture_errors: Vec<String> = threads
+    let capture_errors = join_captures(threads);
+    let mut report = processor.finish(EndReason::Shutdown, started);
+    report.capture_errors = capture_errors;
+    report
+}
+
+/// Waits for capture threads; returns the errors that ended captures early.
+fn join_captures(threads: Vec<std::thread::JoinHandle<Option<String>>>) -> Vec<String> {
+    threads
         .into_iter()
         .filter_map(|handle| {
             handle
                 .join()
                 .unwrap_or_else(|_| Some("capture thread panicked".into()))
         })
-        .collect();
-    let mut report = processor.finish(EndReason::Shutdown, started);
-    report.capture_errors = capture_errors;
-    report
+        .collect()
+}
+
+/// Where a capture thread's batches go.
+enum Forward {
+    /// One worker: whole batches into its queue (dropped and counted when it is full).
+    Queue {
+        full: Sender<FrameBatch>,
+        free: Receiver<FrameBatch>,
+    },
+    /// Several workers: frames dispatched by flow (see [`dispatch`]).
+    Dispatch(Dispatcher),
 }
 
 struct CaptureWorker {
-    capture: LiveCapture,
-    source: Arc<crate::capture::SourceInfo>,
-    full: Sender<FrameBatch>,
-    free: Receiver<FrameBatch>,
+    capture: Box<dyn LiveSource>,
+    source: Arc<SourceInfo>,
+    forward: Forward,
     batch_frames: usize,
     metrics: CaptureMetrics,
     health: Health,
@@ -624,9 +514,39 @@ struct CaptureWorker {
 }
 
 impl CaptureWorker {
+    /// Starts a capture thread; None (logged) when the thread cannot start.
+    fn spawn(
+        capture: Box<dyn LiveSource>,
+        source: Arc<SourceInfo>,
+        forward: Forward,
+        batch_frames: usize,
+        metrics: &Metrics,
+        health: &Health,
+        stop: &Arc<AtomicBool>,
+    ) -> Option<std::thread::JoinHandle<Option<String>>> {
+        let name = capture.name().to_owned();
+        health.register_capture(&name);
+        let worker = CaptureWorker {
+            capture,
+            source,
+            forward,
+            batch_frames,
+            metrics: metrics.capture(&name),
+            health: health.clone(),
+            stop: Arc::clone(stop),
+        };
+        std::thread::Builder::new()
+            .name(format!("capture-{name}"))
+            .spawn(move || worker.run())
+            .inspect_err(
+                |err| error!(capture = %name, error = %err, "Cannot start a capture thread."),
+            )
+            .ok()
+    }
+
     /// Captures until told to stop; returns the error that ended the capture early, if any.
     fn run(mut self) -> Option<String> {
-        let name = self.capture.interface().to_owned();
+        let name = self.capture.name().to_owned();
         self.health.set_capture_up(&name, true);
         let mut warned_oversized = false;
         let mut batch = self.empty_batch();
@@ -660,16 +580,26 @@ impl CaptureWorker {
                     }
                 }
             }
-            batch = match self.full.try_send(batch) {
-                Ok(()) => self.empty_batch(),
-                Err(TrySendError::Full(mut rejected)) => {
-                    self.metrics
-                        .dropped_queue_full
-                        .inc_by(rejected.len() as u64);
-                    rejected.clear();
-                    rejected
-                }
-                Err(TrySendError::Disconnected(_)) => break,
+            batch = match &mut self.forward {
+                Forward::Queue { full, .. } => match full.try_send(batch) {
+                    Ok(()) => self.empty_batch(),
+                    Err(TrySendError::Full(mut rejected)) => {
+                        self.metrics
+                            .dropped_queue_full
+                            .inc_by(rejected.len() as u64);
+                        rejected.clear();
+                        rejected
+                    }
+                    Err(TrySendError::Disconnected(_)) => break,
+                },
+                Forward::Dispatch(dispatcher) => match dispatcher.dispatch_dropping(&batch) {
+                    Ok(dropped) => {
+                        self.metrics.dropped_queue_full.inc_by(dropped);
+                        batch.clear();
+                        batch
+                    }
+                    Err(_) => break,
+                },
             };
         }
         self.health.set_capture_up(&name, false);
@@ -677,10 +607,12 @@ impl CaptureWorker {
     }
 
     fn empty_batch(&self) -> FrameBatch {
-        let mut batch = self
-            .free
-            .try_recv()
-            .unwrap_or_else(|_| FrameBatch::with_capacity(self.batch_frames));
+        let mut batch = match &self.forward {
+            Forward::Queue { free, .. } => free
+                .try_recv()
+                .unwrap_or_else(|_| FrameBatch::with_capacity(self.batch_frames)),
+            Forward::Dispatch(_) => FrameBatch::with_capacity(self.batch_frames),
+        };
         batch.clear();
         batch.source = Some(Arc::clone(&self.source));
         batch
