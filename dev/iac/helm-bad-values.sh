@@ -39,6 +39,30 @@ check netsensor "SASL needs the user's password from a Secret" --set config.outp
 check netsensor "the password would cross the network in clear text" --set config.outputs.kafka.enabled=true \
   --set kafka.passwordSecret.name=p --set config.outputs.kafka.security.protocol=sasl_plaintext
 check netsensor "additional properties 'password' not allowed" --set config.outputs.kafka.security.password=inline
+# netsensor: captures, workers and GeoIP (issue 10)
+check netsensor "has both interface and interfaces" --set 'config.captures[0].interface=eth0' \
+  --set 'config.captures[0].interfaces={eth*}'
+check netsensor "names no interface" --set 'config.captures[0].backend=af_packet'
+check netsensor "has only exclusions" --set 'config.captures[0].interfaces={!docker*}'
+check netsensor "resources.limits.cpu (1500m) is below config.pipeline.workers (2)" \
+  --set config.pipeline.workers=2 --set resources.limits.cpu=1500m
+check netsensor "low_watermark (0.9) must be below high_watermark (0.8)" \
+  --set-json config.pipeline.overload.low_watermark=0.9
+check netsensor "geoip.files names no database" --set geoip.source=hostPath \
+  --set geoip.files.country= --set geoip.files.asn=
+check netsensor "geoip.persistentVolumeClaim.claimName is empty" --set geoip.source=persistentVolumeClaim
+check netsensor "geoip.secret.name is empty" --set geoip.source=secret
+check netsensor "geoip.configMap.name is empty" --set geoip.source=configMap
+# the chart sets enrichment.geoip from geoip: (paths must be where it mounts them)
+check netsensor "additional properties 'geoip' not allowed" --set config.enrichment.geoip.country_database=/x
+check netsensor "does not match pattern" --set 'geoip.files.country=../country.mmdb'
+check netsensor "value must be one of 'pcap', 'af_packet'" --set 'config.captures[0].interface=eth0' \
+  --set 'config.captures[0].backend=dpdk'
+check netsensor "value must be one of 4096, 8192" --set 'config.captures[0].interface=eth0' \
+  --set 'config.captures[0].af_packet.block_size_bytes=100000'
+check netsensor "value must be 'auto'" --set config.pipeline.workers=many
+check netsensor "maximum: got 9, want 8" --set config.tunnels.max_depth=9
+check netsensor "exclusiveMaximum: got 1.5, want 1" --set-json config.pipeline.overload.high_watermark=1.5
 # netsensor: refusals of values.schema.json (unknown keys, out-of-range values)
 # listeners are the chart's: the query API cannot be moved off loopback through values
 check netsensor "additional properties 'listeners' not allowed" --set config.listeners.query.address=0.0.0.0:9103

@@ -6,7 +6,9 @@
 #  4. every rendered manifest validated offline: built-in kinds against the Kubernetes API
 #     schemas, ECK/prometheus-operator/Strimzi resources against their CRDs (strict)
 #  5. the rendered PrometheusRule passes promtool check rules
-#  6. the rendered sensor config is accepted by `netsensor check-config` ($NETSENSOR_BIN)
+#  6. the rendered sensor config is accepted by `netsensor check-config` ($NETSENSOR_BIN),
+#     with the GeoIP databases it names (the test databases of dev/fixtures/geo) read-only
+#     mounted where it looks for them
 #  7. every shell script in a container command parses (sh -n)
 #  8. bad value combinations are refused with their sentence (helm-bad-values.sh)
 #  9. the sensor runs with the DaemonSet's restrictions (helm-pod-run.sh): user 65532,
@@ -37,6 +39,16 @@ for chart in netsensor netsensor-stack; do
   done
 done
 
+# The GeoIP sources no example uses (real databases exceed a Secret's or ConfigMap's 1 MiB):
+# rendered, their mounts checked, and validated with the rest below.
+for source in secret configMap; do
+  step "netsensor (geoip-$source): template, GeoIP mounts"
+  "$helm" template netsensor helm/netsensor --namespace netsensor --kube-version "$KUBE_VERSION" \
+    --set geoip.source=$source --set geoip.$source.name=geoip-databases \
+    --set geoip.files.city=city.mmdb >"$out/netsensor-geoip-$source.yaml"
+  "$py" dev/iac/rendered.py geoip "$out/netsensor-geoip-$source.yaml"
+done
+
 step "validate $(ls "$out"/*.yaml | wc -l) rendered files (Kubernetes $KUBE_VERSION schemas, CRDs)"
 crd_args=()
 for dir in "${crd_dirs[@]}"; do crd_args+=(--crd-dir "$dir"); done
@@ -53,7 +65,14 @@ for values in default helm/netsensor/examples/*.yaml; do
   cfg="$out/config-$(basename "$file" .yaml).yaml"
   "$py" dev/iac/rendered.py config "$file" "$cfg"
   # The Secrets the pod would mount, as files under a scratch directory.
-  sed -i "s|/etc/netsensor/secrets|$secrets|g; s|/var/lib/netsensor|$out/data|g" "$cfg"
+  "$py" dev/iac/rendered.py geoip "$file"
+  sed -i "s|/etc/netsensor/secrets|$secrets|g; s|/var/lib/netsensor|$out/data|g; s|/usr/share/netsensor/geoip|$out/geoip|g" "$cfg"
+  # The GeoIP files the config names: the repository's test databases, by kind.
+  rm -rf "$out/geoip"
+  for kind in country:flat-country city:maxmind-city asn:asn; do
+    path="$(sed -n "s|^ *${kind%%:*}_database: \($out/geoip/.*\)$|\1|p" "$cfg")"
+    [ -z "$path" ] || { mkdir -p "$(dirname "$path")" && cp "dev/fixtures/geo/${kind#*:}.mmdb" "$path"; }
+  done
   { grep -o "$secrets/[^ ]*" "$cfg" || true; } | while read -r path; do
     mkdir -p "$(dirname "$path")"
     case "$path" in

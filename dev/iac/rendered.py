@@ -4,6 +4,10 @@
     rendered.py config FILE OUT   the sensor config of the ConfigMap, pod IP 127.0.0.1
     rendered.py rules FILE OUT    the PrometheusRule's groups as a Prometheus rule file
     rendered.py scripts FILE      `sh -n` on every `/bin/sh -c` script of every container
+    rendered.py geoip FILE        every enrichment.geoip database of the sensor config is in a
+                                  read-only volume mounted into the config and sensor
+                                  containers (and, for a Secret or ConfigMap, one of its items);
+                                  prints the databases
 Exit status 1 when the piece is missing or a script does not parse.
 """
 import subprocess
@@ -49,8 +53,51 @@ def main():
                             failed += 1
                             print(f"{path}: {doc['metadata']['name']}/{c['name']}: {run.stderr.strip()}")
         sys.exit(1 if failed else 0)
+    elif what == "geoip":
+        sys.exit(check_geoip(docs(path)))
     else:
         sys.exit(__doc__)
+
+
+def check_geoip(manifests):
+    """Problems with the GeoIP mounts as one message, or None."""
+    maps = [d for d in manifests if d["kind"] == "ConfigMap" and "netsensor.yaml.in" in d["data"]]
+    config = yaml.safe_load(maps[0]["data"]["netsensor.yaml.in"])
+    geo = (config.get("enrichment") or {}).get("geoip") or {}
+    paths = {k: v for k, v in geo.items() if v}
+    pods = [p for d in manifests if d["kind"] == "DaemonSet" for p in pod_specs(d)]
+    if len(pods) != 1:
+        return f"expected one DaemonSet, found {len(pods)}"
+    pod = pods[0]
+    volumes = {v["name"]: v for v in pod.get("volumes", [])}
+    problems = []
+    for key, path in sorted(paths.items()):
+        for c in pod["containers"] + pod.get("initContainers", []):
+            if c["name"] not in ("netsensor", "config"):
+                continue
+            mounts = [m for m in c.get("volumeMounts", []) if path.startswith(m["mountPath"].rstrip("/") + "/")]
+            if not mounts:
+                problems.append(f"{key} {path}: not under any mount of container {c['name']}")
+                continue
+            mount = max(mounts, key=lambda m: len(m["mountPath"]))
+            if not mount.get("readOnly"):
+                problems.append(f"{key} {path}: mount {mount['name']} of {c['name']} is writable")
+            volume = volumes.get(mount["name"])
+            if volume is None:
+                problems.append(f"{key} {path}: volume {mount['name']} is not defined")
+                continue
+            source = volume.get("secret") or volume.get("configMap")
+            if source is not None:
+                name = path[len(mount["mountPath"].rstrip("/")) + 1:]
+                if name not in [i["path"] for i in source.get("items", [])]:
+                    problems.append(f"{key} {path}: {name} is not an item of volume {mount['name']}")
+            claim = volume.get("persistentVolumeClaim")
+            if claim is not None and not claim.get("readOnly"):
+                problems.append(f"{key} {path}: claim {claim['claimName']} is not mounted read-only")
+    if problems:
+        return "\n".join(problems)
+    print("geoip: " + (", ".join(f"{k}={v}" for k, v in sorted(paths.items())) or "none"))
+    return None
 
 
 if __name__ == "__main__":
