@@ -353,7 +353,11 @@ fn ether_payload<'a>(sliced: &LaxSlicedPacket<'a>) -> Option<(u16, &'a [u8])> {
 fn vxlan(payload: &[u8]) -> Result<Step<'_>, Malformed> {
     let (header, rest) = payload.split_first_chunk::<8>().ok_or(Malformed)?;
     let vni = u32::from_be_bytes([0, header[4], header[5], header[6]]);
-    Ok(Step::new(TunnelKind::Vxlan, Some(vni), Next::Ethernet(rest)))
+    Ok(Step::new(
+        TunnelKind::Vxlan,
+        Some(vni),
+        Next::Ethernet(rest),
+    ))
 }
 
 /// GENEVE (RFC 8926): 8 bytes plus options whose lengths must add up to the header's

@@ -89,8 +89,7 @@ impl TunnelKey {
 
     /// The tunnel id, if the tunnel has one.
     pub fn id(&self) -> Option<u32> {
-        (self.kind & Self::HAS_ID != 0)
-            .then(|| u32::from(self.id[0]) << 16 | u32::from(self.id[1]))
+        (self.kind & Self::HAS_ID != 0).then(|| u32::from(self.id[0]) << 16 | u32::from(self.id[1]))
     }
 
     /// Layers removed.

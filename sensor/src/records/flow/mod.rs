@@ -144,7 +144,9 @@ fn flow_packet(record: &PacketRecord<'_>) -> Option<FlowPacket> {
         crate::decode::TunnelKind::ALL
             .into_iter()
             .find(|kind| kind.as_str() == t.type_)
-            .map_or_else(TunnelKey::default, |kind| TunnelKey::new(kind, t.id, t.depth))
+            .map_or_else(TunnelKey::default, |kind| {
+                TunnelKey::new(kind, t.id, t.depth)
+            })
     });
     let packet = FlowPacket::new(
         FlowHeaders {

@@ -136,7 +136,9 @@ impl<K: StoredKey, E> Shard<K, E> {
     }
 
     fn is_live(&self, i: usize) -> bool {
-        self.live.get(i / 64).is_some_and(|word| word & (1 << (i % 64)) != 0)
+        self.live
+            .get(i / 64)
+            .is_some_and(|word| word & (1 << (i % 64)) != 0)
     }
 
     fn set_live(&mut self, i: usize, live: bool) {
