@@ -30,6 +30,7 @@ use self::block::{Cursor, Malformed, RawFrame};
 use self::filter::{FilterError, Program};
 use super::live::{Direction, KernelDrops, LiveError, LiveSettings};
 use super::{FrameBatch, FrameMeta, LinkType};
+use crate::config::AfPacketConfig;
 
 /// Offset of `block_status` in `tpacket_block_desc` (after `version`, `offset_to_priv`).
 const BLOCK_STATUS: usize = 8;
@@ -82,6 +83,19 @@ pub struct AfPacketSettings {
 }
 
 impl AfPacketSettings {
+    /// The settings of a configured capture: `capture` (built from the capture's
+    /// configuration for one selected interface) with its `af_packet` ring settings.
+    pub fn from_config(capture: LiveSettings, ring: &AfPacketConfig) -> Self {
+        AfPacketSettings {
+            capture,
+            block_size_bytes: ring.block_size_bytes,
+            block_count: ring.block_count,
+            block_timeout: ring.block_timeout,
+            fanout_group: ring.fanout_group,
+            fanout_mode: FanoutMode::Hash,
+        }
+    }
+
     /// The configuration's defaults (1 MiB blocks, 64 per ring, 10 ms) for `capture`.
     pub fn new(capture: LiveSettings) -> Self {
         AfPacketSettings {
@@ -406,6 +420,19 @@ impl Socket {
         Ok(LinkInfo { link, mtu })
     }
 
+    /// The index of interface `name` in the socket's network namespace (which need not
+    /// be the calling thread's).
+    fn index_of(&self, name: &str) -> Option<libc::c_uint> {
+        let mut request = self.ifreq(name);
+        // SAFETY: `request` is a valid ifreq naming the interface; SIOCGIFINDEX writes
+        // only into it.
+        if unsafe { libc::ioctl(self.fd(), libc::SIOCGIFINDEX, &mut request) } != 0 {
+            return None;
+        }
+        // SAFETY: SIOCGIFINDEX filled the `ifru_ifindex` member.
+        libc::c_uint::try_from(unsafe { request.ifr_ifru.ifru_ifindex }).ok()
+    }
+
     fn ifreq(&self, interface: &str) -> libc::ifreq {
         // SAFETY: ifreq is plain old data; all zeros is a valid value.
         let mut request: libc::ifreq = unsafe { std::mem::zeroed() };
@@ -684,7 +711,7 @@ impl AfPacketRing {
             if let Some(error) = self.socket.take_error() {
                 // ENETDOWN comes when the interface goes down (capture resumes when it is
                 // up again) and when it is removed (the ring stays empty for good).
-                if interface_index(&self.interface).ok() != Some(self.ifindex) {
+                if self.socket.index_of(&self.interface) != Some(self.ifindex) {
                     return Err(LiveError::InterfaceGone {
                         interface: self.interface.clone(),
                     });
