@@ -6,7 +6,8 @@
 #   3. the whole site.yml in --check --diff against this machine (inventories/local)
 #   4. the netsensor_setup + netsensor roles applied for real to this machine, against the
 #      dev stack's secured Elasticsearch; then again, with zero changes
-#   5. the installed config passes check-config, the units pass systemd-analyze verify
+#   5. the installed config passes check-config and carries the inventory's captures,
+#      tunnels, workers and overload; the units pass systemd-analyze verify
 #   6. the sensor runs under the unit's restrictions (user netsensor, CAP_NET_RAW only, no
 #      new privileges, / read-only but /var/lib/netsensor and /var/log/netsensor) and writes
 #      its store, its logs, records into Elasticsearch, and its spool when the cluster is away
@@ -70,7 +71,31 @@ step "installed package, config and units"
 dpkg-query -W -f='${Status}\n' netsensor netsensor-admin | grep -qv 'install ok installed' \
   && fail "packages not installed"
 getent passwd netsensor >/dev/null || fail "no user netsensor"
-netsensor check-config --config /etc/netsensor/netsensor.yaml >/dev/null
+netsensor check-config --config /etc/netsensor/netsensor.yaml >"$work/effective.yaml" 2>/dev/null
+# The capture, tunnel and pipeline variables of the local inventory reached the sensor: its
+# effective configuration has them as the inventory gives them.
+"$venv/bin/python" - "$work/effective.yaml" inventories/local/group_vars/all/main.yml <<'PY' \
+  || fail "the installed config does not carry the inventory's captures/tunnels/workers/overload"
+import sys, yaml
+eff = yaml.safe_load(open(sys.argv[1]))
+inv = yaml.safe_load(open(sys.argv[2]))
+want_cap = inv["netsensor_captures"][0]
+got_cap = eff["captures"][0]
+problems = []
+for key in ("backend", "decapsulate", "af_packet", "filter", "promiscuous"):
+    if got_cap.get(key) != want_cap[key]:
+        problems.append(f"captures[0].{key}: {got_cap.get(key)!r}, inventory {want_cap[key]!r}")
+if want_cap["interface"] not in (got_cap.get("interface"), *(got_cap.get("interfaces") or [])):
+    problems.append(f"captures[0].interfaces: {got_cap.get('interfaces')!r}")
+if eff["tunnels"] != inv["netsensor_tunnels"]:
+    problems.append(f"tunnels: {eff['tunnels']!r}, inventory {inv['netsensor_tunnels']!r}")
+if eff["pipeline"]["workers"] != inv["netsensor_workers"]:
+    problems.append(f"pipeline.workers: {eff['pipeline']['workers']!r}")
+if eff["pipeline"]["overload"] != inv["netsensor_overload"]:
+    problems.append(f"pipeline.overload: {eff['pipeline']['overload']!r}")
+print("\n".join(problems) or "   effective config: captures, tunnels, workers and overload as in the inventory")
+sys.exit(1 if problems else 0)
+PY
 [[ $(stat -c '%U:%G %a' /etc/netsensor/es-api-key) == "root:netsensor 640" ]] \
   || fail "/etc/netsensor/es-api-key is $(stat -c '%U:%G %a' /etc/netsensor/es-api-key)"
 systemd-analyze verify /lib/systemd/system/netsensor.service \
