@@ -3,8 +3,10 @@
 #  1. every .tf file parses (PyPI python-hcl2), and the modules fit together: variables,
 #     outputs, module arguments and references, locals, files (terraform_checks.py)
 #  2. `tofu fmt -check` (OpenTofu built from the Go module proxy)
-#  3. OpenTofu renders the Ansible inventory template (inventory-test/), and the result has
-#     the groups of ansible/site.yml with an address for every host
+#  3. OpenTofu renders the Ansible inventory template (inventory-test/) for both
+#     mirror_decapsulation modes, and the result has the groups of ansible/site.yml with an
+#     address for every host and the sensors' capture of that mode; Ansible resolves the
+#     sensor mode's interface expression (this machine's facts) to an existing interface
 #  4. the variable validations, evaluated by OpenTofu on copies of the variables.tf files:
 #     good values pass, bad ones fail with their message
 #  5. the sensors' cloud-init user data is YAML with the #cloud-config header
@@ -30,11 +32,13 @@ step "the Ansible inventory rendered by OpenTofu"
 cp dev/iac/inventory-test/main.tf "$work/"
 sed -i "s|\${path.module}/../../../terraform|$PWD/terraform|" "$work/main.tf"
 "$tofu" -chdir="$work" init -input=false >/dev/null
-"$tofu" -chdir="$work" apply -input=false -auto-approve >/dev/null
+for mode in sensor kernel; do
+"$tofu" -chdir="$work" apply -input=false -auto-approve -var mirror_decapsulation=$mode >/dev/null
 "$tofu" -chdir="$work" output -raw inventory >"$work/hosts.yml"
-"$py" - "$work/hosts.yml" <<'PY'
+"$py" - "$work/hosts.yml" "$mode" <<'PY'
 import sys, yaml
 inv = yaml.safe_load(open(sys.argv[1]))
+mode = sys.argv[2]
 groups = inv["all"]["children"]
 want = ["elasticsearch", "kibana", "logstash", "kafka", "sensors"]
 assert list(groups) == want, f"groups {list(groups)}, want {want}"
@@ -44,9 +48,38 @@ for group in want:
     for name, host in (groups[group]["hosts"] or {}).items():
         assert host["ansible_host"].startswith("10.40."), (name, host)
 for name, host in groups["sensors"]["hosts"].items():
-    assert host["netsensor_captures"][0]["interface"] == "mirror0", (name, host)
-print(f"inventory: {counts}")
+    capture = host["netsensor_captures"][0]
+    if mode == "kernel":  # the VXLAN device of the user data
+        assert capture["interface"] == "mirror0", (name, host)
+    else:  # the primary interface (from Ansible's facts), the mirror's VXLAN only, decapsulated
+        assert capture["interface"] == "{{ ansible_facts['default_ipv4']['interface'] }}", (name, host)
+        assert capture["filter"] == "udp dst port 4789" and capture["decapsulate"] is True, (name, host)
+for group in want[:-1]:
+    for name, host in (groups[group]["hosts"] or {}).items():
+        assert "netsensor_captures" not in host, (group, name)
+print(f"inventory ({mode} decapsulation): {counts}")
 PY
+done
+# The sensor-mode capture names its interface by an Ansible expression: Ansible resolves it
+# (facts of this machine) to an interface that exists.
+"$tofu" -chdir="$work" apply -input=false -auto-approve >/dev/null
+"$tofu" -chdir="$work" output -raw inventory >"$work/hosts.yml"
+cat >"$work/resolve.yml" <<'YML'
+- name: The inventory's capture interface resolves
+  hosts: sensor-1
+  connection: local
+  gather_facts: true
+  tasks:
+    - name: The interface exists
+      ansible.builtin.assert:
+        that: netsensor_captures[0].interface in ansible_facts['interfaces']
+        success_msg: "sensor-1 captures on {{ netsensor_captures[0].interface }}"
+YML
+ansible_venv="$(dev/ansible/setup.sh)"
+ANSIBLE_NOCOLOR=1 "$ansible_venv/bin/ansible-playbook" -i "$work/hosts.yml" "$work/resolve.yml" \
+  -e ansible_python_interpreter="$ansible_venv/bin/python" >"$work/resolve.log" 2>&1 ||
+  { cat "$work/resolve.log"; echo "FAIL: the inventory's capture interface does not resolve"; exit 1; }
+grep -o '"sensor-1 captures on [^"]*"' "$work/resolve.log"
 
 step "variable validations (tofu plan of the variables alone)"
 validation() { # expect(ok|message) dir, then -var arguments
@@ -71,6 +104,8 @@ validation ok "$ex" "${ex_vars[@]}"
 validation "two master-eligible nodes cannot survive" "$ex" "${ex_vars[@]}" \
   -var 'elasticsearch={count=2, instance_type="r6i.large", data_gib=10}'
 validation "name must be 2 to 21" "$ex" "${ex_vars[@]}" -var name=Netsensor
+validation ok "$ex" "${ex_vars[@]}" -var mirror_decapsulation=kernel
+validation 'mirror_decapsulation must be "sensor" or "kernel"' "$ex" "${ex_vars[@]}" -var mirror_decapsulation=both
 sg=terraform/modules/security-groups
 sg_vars=(-var name=n -var vpc_id=vpc-0 -var vpc_cidr=10.0.0.0/16 -var 'mirror_source_cidrs=["10.0.0.0/16"]')
 validation ok "$sg" "${sg_vars[@]}" -var 'admin_cidrs=["203.0.113.0/24"]'
@@ -85,7 +120,7 @@ validation "24-bit VXLAN VNI" "$tm" "${tm_vars[@]}" -var 'target_network_interfa
 in=terraform/modules/instances
 validation "role must be one of" "$in" -var name=n -var role=web -var instance_count=1 -var instance_type=t3.micro \
   -var ami_id=ami-0 -var 'subnet_ids=["s"]' -var 'security_group_ids=["g"]'
-echo "variable validations: 10 cases OK"
+echo "variable validations: 12 cases OK"
 
 step "cloud-init user data"
 "$py" - terraform/examples/aws/sensor-user-data.yaml <<'PY'

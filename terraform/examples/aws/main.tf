@@ -42,9 +42,12 @@ module "stack" {
   data_volume_size   = each.value.data_gib
 }
 
-# The sensors decapsulate the mirror in the kernel: a VXLAN device in external (metadata)
-# mode takes every VNI on UDP 4789 and presents the mirrored frames, which the sensor
-# captures (netsensor_captures in the inventory).
+# Mirrored traffic arrives as VXLAN (UDP 4789) on each sensor's primary interface. With
+# mirror_decapsulation = "sensor" (default) the sensor captures it there (filter
+# udp dst port 4789) and decapsulates it itself: the VNI and the outer addresses stay in
+# netsensor.tunnel.*, and no boot-time setup is needed. "kernel" adds a VXLAN device
+# mirror0 (sensor-user-data.yaml) that presents the inner frames instead.
+# netsensor_captures in the inventory output follows the choice.
 module "sensors" {
   source             = "../../modules/instances"
   name               = "${var.name}-sensor"
@@ -56,7 +59,7 @@ module "sensors" {
   subnet_ids         = module.network.private_subnet_ids
   security_group_ids = [module.security_groups.ids["sensor"]]
   data_volume_size   = var.sensors.data_gib
-  user_data          = file("${path.module}/sensor-user-data.yaml")
+  user_data          = var.mirror_decapsulation == "kernel" ? file("${path.module}/sensor-user-data.yaml") : null
 }
 
 module "traffic_mirroring" {

@@ -1,6 +1,7 @@
 output "ansible_inventory" {
   description = "Ansible inventory (YAML) for ansible/site.yml: groups elasticsearch, kibana, logstash, kafka, sensors. Save it with: terraform output -raw ansible_inventory > ../../../ansible/inventories/aws/hosts.yml"
   value = templatefile("${path.module}/inventory.yaml.tftpl", {
+    mirror_decapsulation = var.mirror_decapsulation
     groups = {
       elasticsearch = try(module.stack["elasticsearch"].instances, [])
       kibana        = try(module.stack["kibana"].instances, [])

@@ -119,6 +119,16 @@ variable "mirror_vni" {
   default     = 4242
 }
 
+variable "mirror_decapsulation" {
+  description = "Where the mirror's VXLAN is removed: \"sensor\" (default: netsensor captures udp dst port 4789 on the primary interface and decapsulates, keeping the VNI in netsensor.tunnel.id) or \"kernel\" (a VXLAN device mirror0 from the user data; the sensor captures the inner frames on it)."
+  type        = string
+  default     = "sensor"
+  validation {
+    condition     = contains(["sensor", "kernel"], var.mirror_decapsulation)
+    error_message = "mirror_decapsulation must be \"sensor\" or \"kernel\"."
+  }
+}
+
 variable "tags" {
   description = "Tags on every resource (through the provider's default_tags)."
   type        = map(string)
