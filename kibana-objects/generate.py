@@ -484,6 +484,20 @@ PANELS = [
     lens("flow-end-reasons", "Flow end reasons", "Why flows ended.", "flow",
          [("r", terms("netsensor.flow.end_reason", "End reason", 10, "n")), ("n", count("Records"))],
          pie("r", "n")),
+    # Tunnels and load shedding
+    lens("tunnel-traffic", "Tunnelled traffic",
+         "Decapsulated flows per tunnel type and id (VNI, GRE key, ERSPAN session): the "
+         "mirrored or overlay traffic inside, by bytes.", "flow",
+         [("y", terms("netsensor.tunnel.type", "Tunnel", 10, "b")),
+          ("i", terms("netsensor.tunnel.id", "Tunnel id", 10, "b", data_type="number")),
+          ("b", bytes_sum()), ("f", count("Flow records"))],
+         table(["y", "i", "b", "f"]), [exists_filter("netsensor.tunnel.type")]),
+    lens("flow-sample-rate", "Flow sampling (load shedding)",
+         "Highest netsensor.sample_rate over time: 1 = every flow kept; N = while overloaded "
+         "the sensor kept 1 flow in N (multiply flow counts by it). Rollup panels stay exact.",
+         "flow", [("t", date_histogram()),
+                  ("r", metric("max", "netsensor.sample_rate", "Sample rate (1 in N)"))],
+         xy("line", "t", ["r"], legend=False)),
 ]
 
 
@@ -605,7 +619,8 @@ DASHBOARDS = [
      PACKET_CONTROLS, "packet"),
     ("hosts-flows", "netsensor: Hosts and flows",
      "Operating systems seen, flow durations and the largest flows.",
-     [["os-breakdown", "flow-durations", "flow-end-reasons"], ["top-flows"]], FLOW_CONTROLS, "flow"),
+     [["os-breakdown", "flow-durations", "flow-end-reasons"], ["top-flows"],
+      ["tunnel-traffic", "flow-sample-rate"]], FLOW_CONTROLS, "flow"),
 ]
 
 
