@@ -14,12 +14,14 @@ use tracing::{info, warn};
 use crate::capture::live::{self, LiveCapture, LiveSettings};
 use crate::capture::offline::PcapFile;
 use crate::capture::replay::Replay;
+use crate::capture::select::Selector;
 use crate::capture::{LiveSource, SourceInfo};
 use crate::cli::{
     CheckConfigArgs, Cli, Command, CommonArgs, DatasetArgs, ManArgs, QueryArgs, RecordArg,
     ReplayArgs, RunArgs, SchemaArgs, SchemaFormat,
 };
 use crate::config::{self, Config};
+use crate::decode::DecodeOptions;
 use crate::enrich::{Enricher, GeoIp, GeoPaths, Pseudonymizer};
 use crate::outputs::elasticsearch;
 use crate::outputs::file::{FileOutput, FileSettings};
@@ -404,8 +406,9 @@ fn replay_with(
         .workers
         .map_or(config.pipeline.workers, usize::from)
         .max(1);
+    let decode = decode_options(config, config.tunnels.decapsulate);
     let processor = Processor::with_workers(
-        builders(&enricher, config, workers),
+        builders(&enricher, config, workers, &decode),
         records,
         outputs,
         &metrics,
@@ -424,8 +427,13 @@ fn replay_with(
     finish(report, true)
 }
 
-/// One packet builder per worker.
-fn builders(enricher: &Arc<Enricher>, config: &Config, workers: usize) -> Vec<PacketBuilder> {
+/// One packet builder per worker, decoding as `decode` says.
+fn builders(
+    enricher: &Arc<Enricher>,
+    config: &Config,
+    workers: usize,
+    decode: &DecodeOptions,
+) -> Vec<PacketBuilder> {
     (0..workers.max(1))
         .map(|_| {
             PacketBuilder::new(
@@ -433,6 +441,7 @@ fn builders(enricher: &Arc<Enricher>, config: &Config, workers: usize) -> Vec<Pa
                 &config.sensor.name,
                 &config.sensor.hostname,
             )
+            .with_decode_options(decode.clone())
         })
         .collect()
 }
@@ -513,57 +522,205 @@ fn run_live(args: RunArgs) -> Result<ExitCode> {
         outputs.push(Box::new(StdoutOutput::new()));
     }
     let workers = config.pipeline.workers.max(1);
-    let mut captures: Vec<pipeline::LiveInput> = Vec::new();
-    for (index, capture) in config.captures.iter().enumerate() {
-        captures.extend(open_capture(&config, capture, index, workers, run_start)?);
-    }
+    let mut opener = CaptureOpener {
+        config: config.clone(),
+        workers,
+        run_start,
+        opened: 0,
+        selectors: Vec::new(),
+    };
+    let captures = opener.open_configured()?;
+    let rescan: Option<Box<dyn pipeline::Rescan>> =
+        (!opener.selectors.is_empty()).then(|| Box::new(opener) as Box<dyn pipeline::Rescan>);
+    let decode = live_decode_options(&config)?;
     let processor = Processor::with_workers(
-        builders(&enricher, &config, workers),
+        builders(&enricher, &config, workers, &decode),
         records,
         outputs,
         &metrics,
         &health,
         false,
     );
+    info!(workers, "Capturing.");
     let queue = QueueSettings {
         batch_frames: config.pipeline.batch_size,
         queue_batches: config.pipeline.queue_batches,
     };
-    let report = pipeline::run_live(captures, processor, queue, stop_flag()?);
+    let report = pipeline::run_live(captures, rescan, processor, queue, stop_flag()?);
     finish(report, false)
 }
 
-/// Opens one configured capture: one libpcap handle, or one AF_PACKET ring per worker.
-/// Each source gets its own packet id seed (capture index and ring number), and its
-/// records carry the interface name.
-fn open_capture(
-    config: &Config,
-    capture: &config::CaptureConfig,
-    index: usize,
+/// How frames are decoded: `config.tunnels`, decapsulating or not.
+fn decode_options(config: &Config, decapsulate: bool) -> DecodeOptions {
+    let tunnels = &config.tunnels;
+    DecodeOptions {
+        decapsulate,
+        max_depth: tunnels.max_depth,
+        vxlan_ports: tunnels.vxlan_ports.clone(),
+        geneve_ports: tunnels.geneve_ports.clone(),
+    }
+}
+
+/// Live decoding: the captures' `decapsulate` (the workers decode every capture's frames
+/// alike, so captures that disagree are refused rather than decoded wrongly).
+fn live_decode_options(config: &Config) -> Result<DecodeOptions> {
+    let mut settings = config.captures.iter().map(|c| c.decapsulate);
+    let decapsulate = settings.next().unwrap_or(config.tunnels.decapsulate);
+    if settings.any(|d| d != decapsulate) {
+        bail!(
+            "captures: `decapsulate` differs between captures, which is not supported yet \
+             (the workers decode every capture alike); set it once under `tunnels:`"
+        );
+    }
+    Ok(decode_options(config, decapsulate))
+}
+
+/// Opens the configured captures' sources: a capture naming one interface opens it at
+/// start (an error ends the run, as a typo should); a capture with globs opens every
+/// interface they select and is re-evaluated every `rescan_interval_ms` (see
+/// [`pipeline::Rescan`]). Each source gets its own packet id seed.
+struct CaptureOpener {
+    config: Config,
     workers: usize,
     run_start: i64,
-) -> Result<Vec<pipeline::LiveInput>> {
-    let interface = capture.interface.clone();
-    let source = |ring: usize| {
-        let seed_index = u32::try_from(index * 1024 + ring).unwrap_or(u32::MAX);
-        Arc::new(SourceInfo {
-            interface: interface.clone(),
-            id_seed: live_seed(&config.sensor.name, &interface, seed_index, run_start),
-            local_macs: live::interface_mac(&interface).into_iter().collect(),
-            fixed_direction: capture.direction.fixed_network_direction(),
-        })
-    };
-    let _ = workers;
-    match capture.backend {
-        config::CaptureBackend::Pcap => {
-            let opened = LiveCapture::open(live_settings(capture))?;
-            info!(interface = %interface, backend = "pcap", "Capture opened.");
-            Ok(vec![(Box::new(opened) as Box<dyn LiveSource>, source(0))])
+    /// Sources opened so far (part of each one's id seed, so an interface created again
+    /// under its old name does not repeat packet ids).
+    opened: u32,
+    /// Glob captures: their index and selector.
+    selectors: Vec<(usize, Selector)>,
+}
+
+impl CaptureOpener {
+    fn open_configured(&mut self) -> Result<Vec<pipeline::LiveInput>> {
+        let mut sources = Vec::new();
+        let captures = self.config.captures.clone();
+        for (index, capture) in captures.iter().enumerate() {
+            if let Some(name) = capture.selection.single_name() {
+                sources.extend(self.open(capture, name)?);
+                continue;
+            }
+            let mut selector = Selector::for_capture(capture);
+            let selected = selector
+                .poll()
+                .with_context(|| format!("captures[{index}]: cannot list interfaces"))?;
+            if selected.added.is_empty() {
+                warn!(capture = %capture.interface, rescan_ms = capture.rescan.as_millis() as u64,
+                    "No interface matches yet; looking again every rescan interval.");
+            }
+            for name in &selected.added {
+                sources.extend(self.open(capture, name)?);
+            }
+            self.selectors.push((index, selector));
         }
-        config::CaptureBackend::AfPacket => bail!(
-            "captures[{index}] ({interface}): backend af_packet is not built into this \
-             version yet; use backend: pcap"
-        ),
+        Ok(sources)
+    }
+
+    /// Opens one interface of a capture: one libpcap handle, or one AF_PACKET ring per
+    /// worker in one fanout group.
+    fn open(
+        &mut self,
+        capture: &config::CaptureConfig,
+        interface: &str,
+    ) -> Result<Vec<pipeline::LiveInput>> {
+        let mut settings = live_settings(capture);
+        settings.interface = interface.to_owned();
+        let sources: Vec<Box<dyn LiveSource>> = match capture.backend {
+            config::CaptureBackend::Pcap => vec![Box::new(LiveCapture::open(settings)?)],
+            config::CaptureBackend::AfPacket => open_af_packet(settings, capture, self.workers)?,
+        };
+        let backend = match capture.backend {
+            config::CaptureBackend::Pcap => "pcap",
+            config::CaptureBackend::AfPacket => "af_packet",
+        };
+        info!(
+            interface,
+            backend,
+            sources = sources.len(),
+            "Capture opened."
+        );
+        let local_macs: Vec<[u8; 6]> = live::interface_mac(interface).into_iter().collect();
+        Ok(sources
+            .into_iter()
+            .map(|source| {
+                self.opened = self.opened.wrapping_add(1);
+                let info = Arc::new(SourceInfo {
+                    interface: interface.to_owned(),
+                    id_seed: live_seed(
+                        &self.config.sensor.name,
+                        interface,
+                        self.opened,
+                        self.run_start,
+                    ),
+                    local_macs: local_macs.clone(),
+                    fixed_direction: capture.direction.fixed_network_direction(),
+                });
+                (source, info)
+            })
+            .collect())
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn open_af_packet(
+    settings: LiveSettings,
+    capture: &config::CaptureConfig,
+    workers: usize,
+) -> Result<Vec<Box<dyn LiveSource>>> {
+    use crate::capture::afpacket::{AfPacketGroup, AfPacketSettings};
+    let settings = AfPacketSettings::from_config(settings, &capture.af_packet);
+    Ok(AfPacketGroup::open(&settings, workers)?
+        .into_iter()
+        .map(|ring| Box::new(ring) as Box<dyn LiveSource>)
+        .collect())
+}
+
+#[cfg(not(target_os = "linux"))]
+fn open_af_packet(
+    settings: LiveSettings,
+    _capture: &config::CaptureConfig,
+    _workers: usize,
+) -> Result<Vec<Box<dyn LiveSource>>> {
+    bail!("{}: backend af_packet needs Linux", settings.interface)
+}
+
+impl pipeline::Rescan for CaptureOpener {
+    fn until_due(&self) -> std::time::Duration {
+        let now = std::time::Instant::now();
+        self.selectors
+            .iter()
+            .map(|(_, s)| s.until_due(now))
+            .min()
+            .unwrap_or(std::time::Duration::from_secs(5))
+    }
+
+    fn rescan(&mut self) -> pipeline::RescanChanges {
+        let mut changes = pipeline::RescanChanges::default();
+        let now = std::time::Instant::now();
+        let mut added = Vec::new();
+        for (index, selector) in &mut self.selectors {
+            match selector.poll_if_due(now) {
+                None => {}
+                Some(Err(err)) => {
+                    warn!(capture = *index, error = %err, "Cannot list interfaces; trying again later.")
+                }
+                Some(Ok(found)) => {
+                    changes.removed.extend(found.removed);
+                    added.extend(found.added.into_iter().map(|name| (*index, name)));
+                }
+            }
+        }
+        for (index, name) in added {
+            let Some(capture) = self.config.captures.get(index).cloned() else {
+                continue;
+            };
+            match self.open(&capture, &name) {
+                Ok(sources) => changes.added.extend(sources),
+                Err(err) => {
+                    warn!(interface = %name, error = %format!("{err:#}"), "Cannot capture on a newly selected interface.")
+                }
+            }
+        }
+        changes
     }
 }
 
@@ -604,7 +761,31 @@ fn check_config(args: CheckConfigArgs) -> Result<ExitCode> {
     build_enricher(&config)?;
     if args.connect {
         for capture in &config.captures {
-            LiveCapture::open(live_settings(capture))?;
+            let names = match capture.selection.single_name() {
+                Some(name) => vec![name.to_owned()],
+                None => {
+                    let names = crate::capture::select::select(&capture.selection)
+                        .context("cannot list interfaces")?;
+                    eprintln!(
+                        "netsensor: captures ({}): selects {}",
+                        capture.interface,
+                        if names.is_empty() {
+                            "no interface yet".to_owned()
+                        } else {
+                            names.join(", ")
+                        }
+                    );
+                    names
+                }
+            };
+            for name in names {
+                let mut settings = live_settings(capture);
+                settings.interface = name;
+                match capture.backend {
+                    config::CaptureBackend::Pcap => drop(LiveCapture::open(settings)?),
+                    config::CaptureBackend::AfPacket => drop(open_af_packet(settings, capture, 1)?),
+                }
+            }
         }
         // Opens the local outputs; the cluster is checked without starting the output.
         let mut local = config.clone();

@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use netsensor::capture::offline::PcapFile;
+use netsensor::decode::DecodeOptions;
 use netsensor::pipeline::dispatch::frame_worker;
 use serde_json::Value;
 
@@ -93,6 +94,23 @@ fn assert_same_records(files: &[PathBuf], records: &str, workers: &[usize]) -> u
     one.len()
 }
 
+/// Every crafted capture (flows, dataset and tunnel captures).
+fn crafted_captures() -> Vec<PathBuf> {
+    let dir = common::repo().join("dev/fixtures/crafted");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("crafted captures")
+        .map(|entry| entry.expect("dir entry").path())
+        .filter(|path| path.extension().is_some_and(|e| e == "pcap"))
+        .collect();
+    files.sort();
+    assert!(
+        files.len() >= 10,
+        "crafted captures missing in {}",
+        dir.display()
+    );
+    files
+}
+
 fn crafted(name: &str) -> PathBuf {
     common::repo().join("dev/fixtures/crafted").join(name)
 }
@@ -100,16 +118,7 @@ fn crafted(name: &str) -> PathBuf {
 #[test]
 fn every_fixture_gives_the_same_records_with_several_workers() {
     let mut files = common::fixtures();
-    files.extend(
-        [
-            "udp-many-flows.pcap",
-            "udp-idle-gap.pcap",
-            "tcp-long-active.pcap",
-            "tcp-fin-rst-reuse.pcap",
-            "tcp-seq-wrap-fin.pcap",
-        ]
-        .map(crafted),
-    );
+    files.extend(crafted_captures());
     assert!(files.len() > 40, "fixtures missing: {files:?}");
     let mut total = 0;
     for file in &files {
@@ -123,7 +132,7 @@ fn all_fixtures_in_one_replay_give_the_same_flows_and_rollups() {
     // One run over every file: batches change source between files, rollup intervals
     // jump across years, and the flows-only fast path is not taken (rollups are on).
     let mut files = common::fixtures();
-    files.push(crafted("udp-many-flows.pcap"));
+    files.extend(crafted_captures());
     let records = assert_same_records(&files, "flow,rollup", &[2, 4]);
     assert!(records > 500, "{records} records");
 }
@@ -153,7 +162,7 @@ fn flows_of_udp_many_flows_spread_over_the_workers() {
     let mut worker_of_flow: BTreeMap<u64, usize> = BTreeMap::new();
     let mut per_worker = [0usize; 2];
     while let Some(meta) = file.next_frame(&mut frame).expect("read frame") {
-        let worker = frame_worker(&meta, &frame, 2);
+        let worker = frame_worker(&DecodeOptions::default(), &meta, &frame, 2);
         per_worker[worker] += 1;
         // Request i (odd frame) and its reply (the next one) share the client port.
         let flow = (meta.number - 1) / 2;

@@ -26,7 +26,7 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 use prometheus_client::metrics::gauge::Gauge;
 
 use crate::capture::{FrameBatch, FrameMeta, LinkType, SourceInfo};
-use crate::decode::{self, Network, Transport};
+use crate::decode::{self, DecodeOptions, Network, Transport};
 
 /// What a worker's queue carries.
 #[derive(Debug)]
@@ -45,9 +45,15 @@ pub(crate) enum Work {
     },
 }
 
-/// Direction-free hash of the innermost flow key of a frame, or None without an IP header.
-pub fn flow_hash(link: LinkType, frame: &[u8], wire_len: u32) -> Option<u64> {
-    let decoded = decode::decode_wire(link, frame, wire_len);
+/// Direction-free hash of the innermost flow key of a frame (decoded with `options`, as
+/// the workers decode it), or None without an IP header.
+pub fn flow_hash(
+    options: &DecodeOptions,
+    link: LinkType,
+    frame: &[u8],
+    wire_len: u32,
+) -> Option<u64> {
+    let decoded = decode::decode_with(options, link, frame, wire_len);
     let Network::Ip(ip) = &decoded.network else {
         return None;
     };
@@ -58,12 +64,17 @@ pub fn flow_hash(link: LinkType, frame: &[u8], wire_len: u32) -> Option<u64> {
         _ => (0, 0),
     };
     let vlan = |i: usize| decoded.vlans.get(i).copied().unwrap_or(0);
+    // The tunnel's kind and id are part of the flow key: equal inner flows of two VNIs
+    // are two flows (and may go to two workers).
+    let tunnel = decoded.tunnel.map_or(0, |t| {
+        u64::from(t.kind.code()) << 40 | u64::from(t.depth) << 32 | u64::from(t.id.unwrap_or(0))
+    });
     Some(key_hash(
         ip.protocol,
         (ip.src, ports.0),
         (ip.dst, ports.1),
         [vlan(0), vlan(1)],
-        0,
+        tunnel,
     ))
 }
 
@@ -107,11 +118,16 @@ pub fn worker_of(hash: u64, workers: usize) -> usize {
 }
 
 /// The worker of one frame.
-pub fn frame_worker(meta: &FrameMeta, frame: &[u8], workers: usize) -> usize {
+pub fn frame_worker(
+    options: &DecodeOptions,
+    meta: &FrameMeta,
+    frame: &[u8],
+    workers: usize,
+) -> usize {
     if workers <= 1 {
         return 0;
     }
-    match flow_hash(meta.link, frame, meta.wire_len) {
+    match flow_hash(options, meta.link, frame, meta.wire_len) {
         Some(hash) => worker_of(hash, workers),
         None => (meta.number % workers as u64) as usize,
     }
@@ -152,6 +168,8 @@ pub(crate) struct Disconnected;
 /// Splits batches of frames into per-worker batches.
 pub(crate) struct Dispatcher {
     lanes: Vec<Lane>,
+    /// How the workers decode (the key must be theirs: innermost with decapsulation).
+    decode: Arc<DecodeOptions>,
     batch_frames: usize,
     /// Replay: rollup interval length, to move every worker to the interval the input
     /// has reached.
@@ -169,9 +187,15 @@ pub(crate) struct Dispatcher {
 const TICK_NS: i64 = 500_000_000;
 
 impl Dispatcher {
-    pub fn new(lanes: Vec<Lane>, batch_frames: usize, rollup_interval_ns: Option<i64>) -> Self {
+    pub fn new(
+        lanes: Vec<Lane>,
+        decode: Arc<DecodeOptions>,
+        batch_frames: usize,
+        rollup_interval_ns: Option<i64>,
+    ) -> Self {
         Dispatcher {
             lanes,
+            decode,
             batch_frames: batch_frames.max(1),
             rollup_interval_ns,
             rollup_reached: i64::MIN,
@@ -190,7 +214,7 @@ impl Dispatcher {
         let workers = self.lanes.len();
         for (meta, data) in batch.iter() {
             self.advance_clock(meta.timestamp_ns)?;
-            let worker = frame_worker(meta, data, workers);
+            let worker = frame_worker(&self.decode, meta, data, workers);
             if self.push(worker, source, meta, data) {
                 self.send_blocking(worker)?;
             }
@@ -207,7 +231,7 @@ impl Dispatcher {
         let workers = self.lanes.len();
         let mut dropped = 0;
         for (meta, data) in batch.iter() {
-            let worker = frame_worker(meta, data, workers);
+            let worker = frame_worker(&self.decode, meta, data, workers);
             if self.push(worker, source, meta, data) {
                 dropped += self.try_send(worker)?;
             }

@@ -224,6 +224,11 @@ impl Engine {
         self.builder.observer_name()
     }
 
+    /// How this engine decodes frames (the dispatcher hashes the same key).
+    pub fn decode_options(&self) -> &crate::decode::DecodeOptions {
+        self.builder.decode_options()
+    }
+
     /// The host name records carry.
     pub fn hostname(&self) -> &str {
         self.builder.hostname()

@@ -14,26 +14,26 @@
 
 pub mod dispatch;
 mod engine;
+mod live;
 mod outputs;
 mod workers;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
-use tracing::{error, warn};
+use crossbeam_channel::{bounded, Receiver, Sender};
+use tracing::error;
 
 use crate::capture::offline::{OfflineError, PcapFile};
 use crate::capture::replay::{Replay, ReplayEvents};
-use crate::capture::{FrameBatch, LiveSource, SourceInfo};
+use crate::capture::FrameBatch;
 use crate::outputs::Output;
 use crate::records::packet::Emitted;
 use crate::records::{EndReason, FlowSettings, PacketBuilder, RollupSettings, Rollups};
 use crate::telemetry::metrics::{CaptureMetrics, Metrics, OutputMetrics};
 use crate::telemetry::Health;
-use dispatch::Dispatcher;
 use engine::{Engine, EngineMode};
 use outputs::{Outputs, RollupMerger};
 
@@ -415,209 +415,7 @@ impl ReplayEvents for ReplaySink {
     }
 }
 
-/// A live source and what its records share.
-pub type LiveInput = (Box<dyn LiveSource>, Arc<SourceInfo>);
-
-/// Captures live from every capture until `stop` is set, then drains and flushes. With
-/// several workers each capture thread dispatches its frames by flow (see [`workers`]).
-pub fn run_live(
-    captures: Vec<LiveInput>,
-    processor: Processor,
-    queue: QueueSettings,
-    stop: Arc<AtomicBool>,
-) -> RunReport {
-    if processor.workers() > 1 {
-        return workers::run_live(captures, processor, queue, stop);
-    }
-    let mut processor = processor;
-    let started = Instant::now();
-    let (full_tx, full_rx) = bounded::<FrameBatch>(queue.queue_batches);
-    let (free_tx, free_rx) = bounded::<FrameBatch>(queue.queue_batches + 2 * captures.len() + 2);
-    let metrics = processor.metrics.clone();
-    let health = processor.health.clone();
-    let depth = metrics.queue_depth("capture");
-    metrics
-        .queue_capacity("capture")
-        .set(queue.queue_batches as i64);
-    let mut threads = Vec::new();
-    for (capture, source) in captures {
-        let forward = Forward::Queue {
-            full: full_tx.clone(),
-            free: free_rx.clone(),
-        };
-        if let Some(handle) = CaptureWorker::spawn(
-            capture,
-            source,
-            forward,
-            queue.batch_frames,
-            &metrics,
-            &health,
-            &stop,
-        ) {
-            threads.push(handle);
-        }
-    }
-    drop(full_tx);
-    loop {
-        match full_rx.recv_timeout(Duration::from_millis(500)) {
-            Ok(batch) => {
-                depth.set(full_rx.len() as i64);
-                processor.process(&batch, false);
-                let _ = free_tx.try_send(batch);
-                if full_rx.is_empty() {
-                    processor.flush();
-                }
-            }
-            Err(RecvTimeoutError::Timeout) => processor.flush(),
-            Err(RecvTimeoutError::Disconnected) => break,
-        }
-        // Live flows time out by the wall clock, also when no packet arrives.
-        processor.expire(wall_clock_ns());
-    }
-    let capture_errors = join_captures(threads);
-    let mut report = processor.finish(EndReason::Shutdown, started);
-    report.capture_errors = capture_errors;
-    report
-}
-
-/// Waits for capture threads; returns the errors that ended captures early.
-fn join_captures(threads: Vec<std::thread::JoinHandle<Option<String>>>) -> Vec<String> {
-    threads
-        .into_iter()
-        .filter_map(|handle| {
-            handle
-                .join()
-                .unwrap_or_else(|_| Some("capture thread panicked".into()))
-        })
-        .collect()
-}
-
-/// Where a capture thread's batches go.
-enum Forward {
-    /// One worker: whole batches into its queue (dropped and counted when it is full).
-    Queue {
-        full: Sender<FrameBatch>,
-        free: Receiver<FrameBatch>,
-    },
-    /// Several workers: frames dispatched by flow (see [`dispatch`]).
-    Dispatch(Dispatcher),
-}
-
-struct CaptureWorker {
-    capture: Box<dyn LiveSource>,
-    source: Arc<SourceInfo>,
-    forward: Forward,
-    batch_frames: usize,
-    metrics: CaptureMetrics,
-    health: Health,
-    stop: Arc<AtomicBool>,
-}
-
-impl CaptureWorker {
-    /// Starts a capture thread; None (logged) when the thread cannot start.
-    fn spawn(
-        capture: Box<dyn LiveSource>,
-        source: Arc<SourceInfo>,
-        forward: Forward,
-        batch_frames: usize,
-        metrics: &Metrics,
-        health: &Health,
-        stop: &Arc<AtomicBool>,
-    ) -> Option<std::thread::JoinHandle<Option<String>>> {
-        let name = capture.name().to_owned();
-        health.register_capture(&name);
-        let worker = CaptureWorker {
-            capture,
-            source,
-            forward,
-            batch_frames,
-            metrics: metrics.capture(&name),
-            health: health.clone(),
-            stop: Arc::clone(stop),
-        };
-        std::thread::Builder::new()
-            .name(format!("capture-{name}"))
-            .spawn(move || worker.run())
-            .inspect_err(
-                |err| error!(capture = %name, error = %err, "Cannot start a capture thread."),
-            )
-            .ok()
-    }
-
-    /// Captures until told to stop; returns the error that ended the capture early, if any.
-    fn run(mut self) -> Option<String> {
-        let name = self.capture.name().to_owned();
-        self.health.set_capture_up(&name, true);
-        let mut warned_oversized = false;
-        let mut batch = self.empty_batch();
-        let mut failure = None;
-        while !self.stop.load(Ordering::Relaxed) {
-            if let Err(err) = self.capture.fill(&mut batch, self.batch_frames) {
-                let message = error_chain(&err);
-                error!(capture = %name, error = %message, "Capture failed; this capture stops.");
-                failure = Some(message);
-                break;
-            }
-            let drops = self.capture.kernel_drops();
-            self.metrics.dropped_kernel.inc_by(drops.dropped);
-            self.metrics.dropped_interface.inc_by(drops.if_dropped);
-            if batch.is_empty() {
-                continue;
-            }
-            count_received(&self.metrics, &batch);
-            if let Some(max) = self.capture.max_frame() {
-                let oversized = batch
-                    .frames
-                    .iter()
-                    .filter(|(m, _)| m.wire_len > max)
-                    .count();
-                if oversized > 0 {
-                    self.metrics.oversized.inc_by(oversized as u64);
-                    if !warned_oversized {
-                        warned_oversized = true;
-                        warn!(capture = %name, max_frame = max,
-                            "Frames larger than the interface MTU: NIC offloads (GRO/LRO/TSO) merge packets, which skews sizes and counts. Turn them off with `ethtool -K IFACE gro off lro off tso off gso off`.");
-                    }
-                }
-            }
-            batch = match &mut self.forward {
-                Forward::Queue { full, .. } => match full.try_send(batch) {
-                    Ok(()) => self.empty_batch(),
-                    Err(TrySendError::Full(mut rejected)) => {
-                        self.metrics
-                            .dropped_queue_full
-                            .inc_by(rejected.len() as u64);
-                        rejected.clear();
-                        rejected
-                    }
-                    Err(TrySendError::Disconnected(_)) => break,
-                },
-                Forward::Dispatch(dispatcher) => match dispatcher.dispatch_dropping(&batch) {
-                    Ok(dropped) => {
-                        self.metrics.dropped_queue_full.inc_by(dropped);
-                        batch.clear();
-                        batch
-                    }
-                    Err(_) => break,
-                },
-            };
-        }
-        self.health.set_capture_up(&name, false);
-        failure
-    }
-
-    fn empty_batch(&self) -> FrameBatch {
-        let mut batch = match &self.forward {
-            Forward::Queue { free, .. } => free
-                .try_recv()
-                .unwrap_or_else(|_| FrameBatch::with_capacity(self.batch_frames)),
-            Forward::Dispatch(_) => FrameBatch::with_capacity(self.batch_frames),
-        };
-        batch.clear();
-        batch.source = Some(Arc::clone(&self.source));
-        batch
-    }
-}
+pub use live::{run_live, LiveInput, Rescan, RescanChanges};
 
 /// An output is up after a successful write or flush and down after a failed one, in the
 /// metric and in `/readyz` alike, so a transient failure heals by itself.

@@ -7,7 +7,7 @@
 //! queue, exports its open flows and final rollup counts and drops its sender to the
 //! output stage, which writes what is left, flushes and closes the outputs.
 
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,6 +18,7 @@ use tracing::error;
 use crate::capture::offline::{OfflineError, PcapFile};
 use crate::capture::replay::{Replay, ReplayEvents};
 use crate::capture::FrameBatch;
+use crate::decode::DecodeOptions;
 use crate::records::rollup::RollupPartial;
 use crate::records::EndReason;
 use crate::telemetry::metrics::{CaptureMetrics, Metrics};
@@ -25,10 +26,10 @@ use netsensor_schema::RecordKind;
 
 use super::dispatch::{Dispatcher, Lane, Work};
 use super::engine::{Engine, Sink};
+use super::live::{CaptureThreads, Forward};
 use super::outputs::Outputs;
 use super::{
-    count_received, join_captures, wall_clock_ns, CaptureWorker, Forward, LiveInput, Processor,
-    QueueSettings, RunReport,
+    count_received, wall_clock_ns, LiveInput, Processor, QueueSettings, Rescan, RunReport,
 };
 
 /// What workers send the output stage.
@@ -88,6 +89,7 @@ struct Running {
     metrics: Metrics,
     health: crate::telemetry::Health,
     rollup_interval_ns: Option<i64>,
+    decode: Arc<DecodeOptions>,
 }
 
 impl Running {
@@ -102,6 +104,12 @@ impl Running {
             records,
         } = processor;
         let workers = engines.len();
+        let decode = Arc::new(
+            engines
+                .first()
+                .map(|e| e.decode_options().clone())
+                .unwrap_or_default(),
+        );
         let (out_tx, out_rx) = bounded::<ToOutput>(4 * workers);
         let mut spare_txs = Vec::new();
         let mut lanes = Vec::new();
@@ -148,13 +156,14 @@ impl Running {
             metrics,
             health,
             rollup_interval_ns: records.rollups.map(|r| r.interval_ns),
+            decode,
         }
     }
 
     /// A dispatcher into every worker's queue, for one reading thread.
     fn dispatcher(&self, batch_frames: usize) -> Dispatcher {
         let lanes = self.lanes.iter().map(Lane::sender).collect();
-        Dispatcher::new(lanes, batch_frames, None)
+        Dispatcher::new(lanes, Arc::clone(&self.decode), batch_frames, None)
     }
 
     /// Waits for the workers and the output stage (after every lane was dropped).
@@ -300,7 +309,12 @@ pub(crate) fn run_replay(
     let lanes = std::mem::take(&mut running.lanes);
     // This thread reads the files and dispatches (see `dispatch`).
     let mut events = DispatchingReplay {
-        dispatcher: Dispatcher::new(lanes, queue.batch_frames, running.rollup_interval_ns),
+        dispatcher: Dispatcher::new(
+            lanes,
+            Arc::clone(&running.decode),
+            queue.batch_frames,
+            running.rollup_interval_ns,
+        ),
         metrics,
         batch_frames: queue.batch_frames,
         spare: None,
@@ -373,30 +387,29 @@ impl ReplayEvents for DispatchingReplay {
 /// Captures live into several workers until `stop` is set, then drains and flushes.
 pub(crate) fn run_live(
     captures: Vec<LiveInput>,
+    mut rescan: Option<Box<dyn Rescan>>,
     processor: Processor,
     queue: QueueSettings,
     stop: Arc<AtomicBool>,
 ) -> RunReport {
     let started = Instant::now();
     let mut running = Running::start(processor, queue, true);
-    let mut threads = Vec::new();
-    for (capture, source) in captures {
-        let forward = Forward::Dispatch(running.dispatcher(queue.batch_frames));
-        if let Some(handle) = CaptureWorker::spawn(
-            capture,
-            source,
-            forward,
-            queue.batch_frames,
-            &running.metrics,
-            &running.health,
-            &stop,
-        ) {
-            threads.push(handle);
+    let mut threads =
+        CaptureThreads::new(&running.metrics, &running.health, &stop, queue.batch_frames);
+    let forward = || Forward::Dispatch(running.dispatcher(queue.batch_frames));
+    threads.start(captures, &forward);
+    while !stop.load(Ordering::Relaxed) {
+        match rescan.as_mut() {
+            Some(rescan) => threads.rescan_if_due(rescan.as_mut(), &forward),
+            // Without rescans, the run ends when every capture has ended.
+            None if threads.is_empty_or_done() => break,
+            None => {}
         }
+        std::thread::sleep(Duration::from_millis(100));
     }
-    // The capture threads hold the only senders now: when they end, the workers drain.
+    let capture_errors = threads.join_all();
+    // The capture threads held the other senders: the workers drain and end.
     running.lanes.clear();
-    let capture_errors = join_captures(threads);
     let mut report = running.join(started);
     report.capture_errors.extend(capture_errors);
     report
