@@ -550,9 +550,20 @@ fn decapsulate_false_reports_the_outer_packet() {
     );
 }
 
-/// Flow records of a replay, as (initiator ip:port, responder ip:port, tunnel type, id,
-/// packets).
-fn flows(path: &Path, records: &str) -> Vec<(String, String, Option<String>, Option<String>, u64)> {
+/// One flow record, reduced to what the tests compare.
+#[derive(Debug)]
+struct Flow {
+    /// Initiator `ip:port`.
+    from: String,
+    /// Responder `ip:port`.
+    to: String,
+    kind: Option<String>,
+    id: Option<String>,
+    packets: u64,
+}
+
+/// The flow records of a replay.
+fn flows(path: &Path, records: &str) -> Vec<Flow> {
     replay_records(path, records)
         .iter()
         .filter(|r| field(r, "event.dataset").as_deref() == Some("netsensor.flow"))
@@ -564,15 +575,15 @@ fn flows(path: &Path, records: &str) -> Vec<(String, String, Option<String>, Opt
                     field(r, &format!("{side}.port")).unwrap_or_default()
                 )
             };
-            (
-                end("source"),
-                end("destination"),
-                field(r, "netsensor.tunnel.type"),
-                field(r, "netsensor.tunnel.id"),
-                get(r, "network.packets")
+            Flow {
+                from: end("source"),
+                to: end("destination"),
+                kind: field(r, "netsensor.tunnel.type"),
+                id: field(r, "netsensor.tunnel.id"),
+                packets: get(r, "network.packets")
                     .and_then(Value::as_u64)
                     .unwrap_or(0),
-            )
+            }
         })
         .collect()
 }
@@ -584,9 +595,9 @@ fn keyed_gre_flows_with_one_inner_tuple_stay_apart() {
         let flows = flows(&path, records);
         let same_tuple: Vec<_> = flows
             .iter()
-            .filter(|f| f.0 == "10.60.0.1:40008" && f.1 == "10.60.0.53:53")
+            .filter(|f| f.from == "10.60.0.1:40008" && f.to == "10.60.0.53:53")
             .collect();
-        let keys: Vec<_> = same_tuple.iter().map(|f| f.3.clone()).collect();
+        let keys: Vec<_> = same_tuple.iter().map(|f| f.id.clone()).collect();
         assert_eq!(same_tuple.len(), 2, "--records {records}: {flows:?}");
         assert!(
             keys.contains(&Some("1".into())) && keys.contains(&Some("2".into())),
@@ -595,7 +606,7 @@ fn keyed_gre_flows_with_one_inner_tuple_stay_apart() {
         assert!(
             same_tuple
                 .iter()
-                .all(|f| f.2.as_deref() == Some("gre") && f.4 == 2),
+                .all(|f| f.kind.as_deref() == Some("gre") && f.packets == 2),
             "{flows:?}"
         );
     }
@@ -622,7 +633,7 @@ fn flows_of_vxlan_and_geneve_fixtures_are_the_inner_conversations() {
             let flows = flows(&path, records);
             assert!(!flows.is_empty(), "{name}");
             for flow in &flows {
-                for end in [&flow.0, &flow.1] {
+                for end in [&flow.from, &flow.to] {
                     let ip = end.rsplit_once(':').map_or(end.as_str(), |(ip, _)| ip);
                     assert!(
                         inner_addresses.contains(ip),
@@ -630,12 +641,12 @@ fn flows_of_vxlan_and_geneve_fixtures_are_the_inner_conversations() {
                     );
                 }
                 assert_eq!(
-                    flow.2.as_deref(),
+                    flow.kind.as_deref(),
                     Some(kind),
                     "{name} --records {records}: {flow:?}"
                 );
             }
-            let packets: u64 = flows.iter().map(|f| f.4).sum();
+            let packets: u64 = flows.iter().map(|f| f.packets).sum();
             assert_eq!(packets, ip_frames, "{name} --records {records}: {flows:?}");
         }
     }
