@@ -176,7 +176,11 @@ impl PacketBuilder {
         frame: &[u8],
         flows: &mut FlowRecorder,
     ) -> Option<Layer> {
-        let decoded = decode::decode_wire(meta.link, frame, meta.wire_len);
+        // The plain frames take the fast header path; it gives the full decoder's answer
+        // or none (tunnels, fragments, extension headers, odd lengths).
+        let options = &self.decode_options;
+        let decoded = decode::fast::decode_wire(options, meta.link, frame, meta.wire_len)
+            .unwrap_or_else(|| decode::decode_with(options, meta.link, frame, meta.wire_len));
         let mut error = decoded.error;
         let ip = decoded.ip()?;
         let enricher = &*self.enricher;
@@ -234,7 +238,11 @@ impl PacketBuilder {
             sender_os,
             countries,
             direction(source, &decoded),
-        );
+        )
+        // A decapsulated packet's flow is keyed in its tunnel, as on the record path.
+        .in_tunnel(crate::records::flow::key::TunnelKey::of(
+            decoded.tunnel.as_ref(),
+        ));
         let scratch = &mut self.scratch;
         flows.observe_packet(&packet, || {
             if !enricher.app_layer {
