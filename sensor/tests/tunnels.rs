@@ -66,6 +66,7 @@ const FIELDS: &[&str] = &[
     "dns.qry.name",
     "_ws.malformed",
     "_ws.expert.severity",
+    "communityid",
 ];
 
 fn crafted_dir() -> PathBuf {
@@ -226,7 +227,7 @@ impl Frame {
 
 fn tshark_frames(path: &Path) -> Vec<Frame> {
     common::require_tshark();
-    common::tshark_fields(path, &[], FIELDS)
+    common::tshark_fields(path, &["--enable-protocol", "communityid"], FIELDS)
         .into_iter()
         .map(|columns| {
             let mut fields = BTreeMap::new();
@@ -307,6 +308,13 @@ fn disagreements(frame: &Frame, record: &Value) -> Vec<String> {
     });
     expect("source.port", ports.as_ref().map(|p| p.0.clone()));
     expect("destination.port", ports.as_ref().map(|p| p.1.clone()));
+    if transport.is_some() {
+        // tshark hashes the innermost flow too.
+        expect(
+            "network.community_id",
+            frame.nth("communityid", 0).map(str::to_owned),
+        );
+    }
     if matches!(transport, Some(("tcp" | "udp", _))) {
         expect(
             "http.request.method",
