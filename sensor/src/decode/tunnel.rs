@@ -43,6 +43,17 @@ impl Default for DecodeOptions {
 }
 
 impl DecodeOptions {
+    /// The options of the `tunnels` configuration, with `decapsulate` resolved per capture
+    /// (a capture's own setting, else `tunnels.decapsulate`; replay uses the latter).
+    pub fn from_config(tunnels: &crate::config::TunnelsConfig, decapsulate: bool) -> Self {
+        DecodeOptions {
+            decapsulate,
+            max_depth: tunnels.max_depth,
+            vxlan_ports: tunnels.vxlan_ports.clone(),
+            geneve_ports: tunnels.geneve_ports.clone(),
+        }
+    }
+
     /// The options that report every packet as captured (no decapsulation).
     pub fn outer_only() -> Self {
         DecodeOptions {
@@ -541,6 +552,22 @@ mod tests {
         // The same option claiming 1 word fits.
         header[11] = 0x01;
         assert!(matches!(geneve(&header), Some(Ok(_))));
+    }
+
+    #[test]
+    fn options_follow_the_tunnels_configuration() {
+        let tunnels = crate::config::TunnelsConfig {
+            decapsulate: true,
+            max_depth: 2,
+            vxlan_ports: vec![8472],
+            geneve_ports: vec![],
+        };
+        let options = DecodeOptions::from_config(&tunnels, false);
+        assert!(!options.decapsulate && !options.is_tunnel_udp_port(8472));
+        let options = DecodeOptions::from_config(&tunnels, true);
+        assert_eq!(options.max_depth, 2);
+        assert!(options.is_tunnel_udp_port(8472) && !options.is_tunnel_udp_port(6081));
+        assert!(options.is_tunnel_ip_protocol(47) && !options.is_tunnel_ip_protocol(6));
     }
 
     #[test]
