@@ -680,3 +680,69 @@ fn crafted_captures_are_what_make_tunnels_py_writes() {
         );
     }
 }
+
+#[test]
+fn pseudonymised_records_hide_the_outer_addresses_too() {
+    // The tunnel endpoints identify hosts as much as the inner addresses do.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("pseudonym.key"),
+        "tunnel-test-key-0123456789abcdef0123456789",
+    )
+    .unwrap();
+    let config = dir.path().join("sensor.yaml");
+    std::fs::write(
+        &config,
+        "listeners: { metrics: null, query: null }\n\
+         privacy: { pseudonymize: { key: { file: pseudonym.key } } }\n",
+    )
+    .unwrap();
+    for path in [
+        common::fixtures_dir().join("vxlan-icmp-arp.pcap"),
+        crafted_dir().join("tunnel-erspan2.pcap"),
+    ] {
+        let plain = replay_records(&path, "packet");
+        let output = common::netsensor()
+            .arg("replay")
+            .arg(&path)
+            .args([
+                "--records",
+                "packet",
+                "--out",
+                "-",
+                "--no-progress",
+                "--config",
+            ])
+            .arg(&config)
+            .output()
+            .expect("run netsensor");
+        let hidden = common::from_output(&output);
+        assert_eq!(hidden.code, Some(0), "{}", hidden.stderr);
+        assert_eq!(plain.len(), hidden.records.len());
+        let outer: std::collections::BTreeSet<String> = plain
+            .iter()
+            .flat_map(|r| {
+                [
+                    "netsensor.tunnel.source.ip",
+                    "netsensor.tunnel.destination.ip",
+                ]
+                .map(|name| field(r, name))
+            })
+            .flatten()
+            .collect();
+        assert!(outer.len() >= 2, "{}: {outer:?}", path.display());
+        for record in &hidden.records {
+            let text = record.to_string();
+            for ip in &outer {
+                assert!(
+                    !text.contains(&format!("\"{ip}\"")),
+                    "outer address {ip} leaked: {text}"
+                );
+            }
+            assert!(
+                field(record, "netsensor.tunnel.source.ip").is_some(),
+                "{text}"
+            );
+        }
+    }
+}
