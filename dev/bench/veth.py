@@ -238,6 +238,15 @@ def prepare(packets: int, work: Path) -> Path:
     return cut
 
 
+def fragments(pcap: Path) -> tuple[int, int]:
+    """IPv4 fragments in the replayed packets, and the datagrams they make up: the
+    af_packet backend captures each datagram once, reassembled (PACKET_FANOUT_FLAG_DEFRAG)."""
+    out = run("tshark", "-n", "-r", str(pcap), "-Y", "ip.flags.mf == 1 or ip.frag_offset > 0",
+              "-T", "fields", "-e", "ip.src", "-e", "ip.dst", "-e", "ip.id", "-e", "ip.proto").stdout
+    lines = [line for line in out.splitlines() if line.strip()]
+    return len(lines), len(set(lines))
+
+
 def table(rows: list[Row], packets: int) -> str:
     lines = [
         "| rate asked | capturer | sent | rate reached (pps) | reached the interface "
@@ -273,9 +282,9 @@ def main() -> None:
     args = parser.parse_args()
     if os.geteuid() != 0:
         die("needs root (network namespaces)")
-    for tool in ("ip", "tcpreplay", "tcpdump", "editcap", "curl"):
+    for tool in ("ip", "tcpreplay", "tcpdump", "editcap", "tshark", "curl"):
         if not shutil.which(tool):
-            die(f"{tool} is required (apt-get install iproute2 tcpreplay tcpdump wireshark-common curl)")
+            die(f"{tool} is required (apt-get install iproute2 tcpreplay tcpdump wireshark-common tshark curl)")
     target = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
     binary = Path(os.environ.get("NETSENSOR_BIN", target / "release/netsensor"))
     if not binary.is_file():
@@ -288,6 +297,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="netsensor-veth-") as tmp:
         work = Path(tmp)
         pcap = prepare(args.packets, work)
+        fragment_frames, datagrams = fragments(pcap)
         net = Net()
         try:
             for rate in rates:
@@ -326,7 +336,10 @@ def main() -> None:
         f"shared with tcpreplay and the kernel's softirq work, load average {load:.1f} at "
         f"the end. \"Reached the interface\" is the veth's rx counter; \"dropped\" is the "
         f"kernel's count of frames the capture buffer had no room for (netsensor also counts "
-        f"its full capture queue there); \"shed\" is netsensor's overload sampling."
+        f"its full capture queue there); \"shed\" is netsensor's overload sampling. The "
+        f"replayed packets hold {fragment_frames} IPv4 fragments of {datagrams} datagrams, "
+        f"which the af_packet backend captures reassembled (PACKET_FANOUT_FLAG_DEFRAG): "
+        f"netsensor's complete count is {fragment_frames - datagrams} below tcpdump's."
     )
     print(body)
     if not args.no_doc:

@@ -29,6 +29,7 @@ const TOOLS: &[(&str, &str)] = &[
     ("ip", "iproute2"),
     ("tcpreplay", "tcpreplay"),
     ("tcpdump", "tcpdump"),
+    ("setpriv", "util-linux"),
 ];
 /// The veth end the tests capture on (in namespace a), and its peer (in b).
 const IF_A: &str = "afa";
@@ -575,6 +576,69 @@ fn missing_and_vanishing_interfaces() {
         "{error:?}"
     );
     assert!(error.to_string().contains(IF_A), "{error}");
+}
+
+/// The sensor opens AF_PACKET rings (promiscuous, fanout) as `nobody` with CAP_NET_RAW and
+/// nothing else; without it, the error names the interface and the capability.
+#[test]
+fn cap_net_raw_is_enough() {
+    use std::os::unix::fs::PermissionsExt;
+    let net = Net::new();
+    let dir = tempfile::Builder::new()
+        .prefix("netsensor-afpacket-")
+        .tempdir()
+        .unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let binary = dir.path().join("netsensor");
+    std::fs::copy(env!("CARGO_BIN_EXE_netsensor"), &binary).unwrap();
+    std::fs::set_permissions(&binary, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let config = dir.path().join("netsensor.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "captures:\n  - interface: {IF_A}\n    promiscuous: true\n    backend: af_packet\n\
+             \x20   af_packet: {{ block_size_bytes: 65536, block_count: 4 }}\n\
+             pipeline: {{ workers: 2 }}\noutputs:\n  stdout: {{ enabled: true }}\n"
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let check = |caps: &str| {
+        Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &net.a,
+                "setpriv",
+                "--reuid=nobody",
+                "--regid=nogroup",
+            ])
+            .args(["--clear-groups", "--no-new-privs"])
+            .arg(format!("--inh-caps=-all{caps}"))
+            .arg(format!("--ambient-caps=-all{caps}"))
+            .arg(format!("--bounding-set=-all{caps}"))
+            .arg(&binary)
+            .args(["check-config", "--connect", "--config"])
+            .arg(&config)
+            .output()
+            .expect("run netsensor")
+    };
+    let with = check(",+net_raw");
+    assert!(
+        with.status.success(),
+        "with CAP_NET_RAW: {}",
+        String::from_utf8_lossy(&with.stderr)
+    );
+    let without = check("");
+    let stderr = String::from_utf8_lossy(&without.stderr);
+    assert!(
+        !without.status.success(),
+        "without CAP_NET_RAW it must fail"
+    );
+    assert!(
+        stderr.contains("CAP_NET_RAW") && stderr.contains(IF_A),
+        "{stderr}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------
