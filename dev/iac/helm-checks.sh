@@ -13,6 +13,8 @@
 #  8. bad value combinations are refused with their sentence (helm-bad-values.sh)
 #  9. the sensor runs with the DaemonSet's restrictions (helm-pod-run.sh): user 65532,
 #     CAP_NET_RAW only, read-only root; it captures on lo and serves its probes
+# 10. the chart's default interface globs on a node-like network namespace, with AF_PACKET
+#     rings and two workers, CAP_NET_RAW only (helm-node-run.sh)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 KUBE_VERSION="${KUBE_VERSION:-1.33.0}"
@@ -93,4 +95,9 @@ step "the sensor under the DaemonSet's user, capabilities and read-only root"
 pod="$(mktemp -d /tmp/netsensor-helm-pod.XXXXXX)"
 dev/iac/helm-pod-run.sh "$helm" "$NETSENSOR_BIN" "$pod"
 rm -rf "$pod"
+
+step "the default interface globs, AF_PACKET with two workers, on a node-like namespace"
+node="$(mktemp -d /tmp/netsensor-helm-node.XXXXXX)"
+dev/iac/helm-node-run.sh "$helm" "$NETSENSOR_BIN" "$node"
+rm -rf "$node"
 step "OK"
