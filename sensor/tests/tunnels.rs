@@ -746,3 +746,61 @@ fn pseudonymised_records_hide_the_outer_addresses_too() {
         }
     }
 }
+
+#[test]
+fn the_tunnels_configuration_reaches_replay() {
+    // `tunnels:` in the configuration file: off reports the outer packet; a VXLAN port list
+    // without 4789 leaves the fixture's VXLAN as UDP; the defaults decapsulate.
+    let dir = tempfile::tempdir().unwrap();
+    let path = common::fixtures_dir().join("vxlan-icmp-arp.pcap");
+    let frames = tshark_frames(&path);
+    let run = |tunnels: &str| {
+        let config = dir.path().join("sensor.yaml");
+        std::fs::write(
+            &config,
+            format!("listeners: {{ metrics: null, query: null }}\n{tunnels}\n"),
+        )
+        .unwrap();
+        let output = common::netsensor()
+            .arg("replay")
+            .arg(&path)
+            .args([
+                "--records",
+                "packet",
+                "--out",
+                "-",
+                "--no-progress",
+                "--config",
+            ])
+            .arg(&config)
+            .output()
+            .expect("run netsensor");
+        let replay = common::from_output(&output);
+        assert_eq!(replay.code, Some(0), "{tunnels}: {}", replay.stderr);
+        replay.records
+    };
+    for tunnels in [
+        "tunnels: { decapsulate: false }",
+        "tunnels: { vxlan_ports: [8472] }",
+    ] {
+        let records = run(tunnels);
+        assert_eq!(records.len(), frames.len());
+        for (frame, record) in frames.iter().zip(&records) {
+            assert_eq!(
+                field(record, "source.ip"),
+                frame.first_ip().map(|ip| ip.0),
+                "{tunnels}"
+            );
+            assert_eq!(
+                field(record, "destination.port").as_deref(),
+                Some("4789"),
+                "{tunnels}"
+            );
+            assert_eq!(field(record, "netsensor.tunnel.type"), None, "{tunnels}");
+        }
+    }
+    let records = run("tunnels: { max_depth: 1 }");
+    assert!(records
+        .iter()
+        .all(|r| field(r, "netsensor.tunnel.type").as_deref() == Some("vxlan")));
+}
