@@ -1,7 +1,7 @@
 //! Tunnel decapsulation checked against tshark.
 //!
 //! For every frame of the tunnel fixtures (VXLAN, GENEVE, GRE, MPLS) and of the crafted
-//! tunnel captures (`dev/fixtures/crafted/make_tunnels.py`: ERSPAN II/III, IP-in-IP, 6in4,
+//! tunnel captures (`dev/fixtures/crafted/make_tunnels.py`: ERSPAN I/II/III, IP-in-IP, 6in4,
 //! MPLS pseudowire, VXLAN in GRE, keyed GRE), the record must describe tshark's innermost
 //! packet — addresses, transport, ports, application layer — and `netsensor.tunnel.*` /
 //! `netsensor.mpls.labels` its outer layers. The innermost packet is read from tshark's
@@ -35,6 +35,7 @@ const FIXTURES: &[&str] = &[
 
 /// The crafted tunnel captures that decode cleanly.
 const CRAFTED: &[&str] = &[
+    "tunnel-erspan1.pcap",
     "tunnel-erspan2.pcap",
     "tunnel-erspan3.pcap",
     "tunnel-ipip.pcap",
