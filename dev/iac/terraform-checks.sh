@@ -10,10 +10,14 @@
 #  4. the variable validations, evaluated by OpenTofu on copies of the variables.tf files:
 #     good values pass, bad ones fail with their message
 #  5. the sensors' cloud-init user data is YAML with the #cloud-config header
+#  6. the sensor-mode capture of the inventory, run by the sensor ($NETSENSOR_BIN) on
+#     mirrored traffic in network namespaces, reports the inner packets with the VNI
+#     (mirror-run.sh; needs root)
 # Not checked here: `tofu validate`/`plan` and tflint's AWS rules, which need the AWS
 # provider's schema from the registry.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+: "${NETSENSOR_BIN:?set NETSENSOR_BIN to a built netsensor binary}"
 py="$(dev/iac/tool.sh pyenv)"
 tofu="$(dev/iac/tool.sh tofu)"
 work="$(mktemp -d)"
@@ -80,6 +84,7 @@ ANSIBLE_NOCOLOR=1 "$ansible_venv/bin/ansible-playbook" -i "$work/hosts.yml" "$wo
   -e ansible_python_interpreter="$ansible_venv/bin/python" >"$work/resolve.log" 2>&1 ||
   { cat "$work/resolve.log"; echo "FAIL: the inventory's capture interface does not resolve"; exit 1; }
 grep -o '"sensor-1 captures on [^"]*"' "$work/resolve.log"
+cp "$work/hosts.yml" "$work/hosts-sensor-mode.yml"
 
 step "variable validations (tofu plan of the variables alone)"
 validation() { # expect(ok|message) dir, then -var arguments
@@ -131,4 +136,9 @@ data = yaml.safe_load(text)
 assert set(data) == {"write_files", "runcmd"}, set(data)
 print("user data: OK")
 PY
+
+step "the inventory's sensor-mode capture on mirrored VXLAN (network namespaces)"
+mirror="$(mktemp -d /tmp/netsensor-mirror.XXXXXX)"
+dev/iac/mirror-run.sh "$work/hosts-sensor-mode.yml" "$NETSENSOR_BIN" "$mirror"
+rm -rf "$mirror"
 step "OK"
