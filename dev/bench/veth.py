@@ -15,9 +15,9 @@ benchmark capture (dev/bench/make-capture.sh) with tcpreplay from one end, at ea
 For each rate and capturer the table gives the packets tcpreplay sent, the rate it reached,
 those that reached the interface (its rx counter: less than sent means the veth itself
 dropped), and the capturer's own counts: captured (netsensor_packets_received_total; tcpdump
-"captured"), dropped by the kernel (ring full: netsensor_packets_dropped_total reason kernel,
-and queue_full; tcpdump "dropped by kernel"), and for netsensor the packets its overload
-sampling shed. The packets are read from memory (--preload-pcap), so the disk is not what
+"captured"), dropped by the kernel (ring full: netsensor_packets_dropped_total reason kernel;
+tcpdump "dropped by kernel"), and for netsensor the captured packets lost to its full worker
+queue (reason queue_full) and those its overload sampling shed. The packets are read from memory (--preload-pcap), so the disk is not what
 limits the replay. Each run is bounded by the fixed packet count.
 
 Prints the markdown table and writes it into docs/benchmarks.md between the markers
@@ -120,6 +120,7 @@ class Row:
     arrived: int
     captured: int
     dropped: int
+    queue_full: int | None
     shed: int | None
 
 
@@ -168,17 +169,25 @@ class Netsensor:
                   check=False)
         return out.stdout if out.returncode == 0 else ""
 
-    def counts(self) -> tuple[int, int, int | None]:
+    def counts(self) -> tuple[int, int, int, int | None]:
+        """Captured (taken from the rings), dropped by the kernel, dropped by the full
+        capture queue (after capture), shed by overload sampling."""
         text = self.metrics()
         captured = metric_sum(text, "netsensor_packets_received_total")
-        dropped = (metric_sum(text, "netsensor_packets_dropped_total", 'reason="kernel"')
-                   + metric_sum(text, "netsensor_packets_dropped_total", 'reason="queue_full"'))
-        shed = None
-        if "netsensor_packets_shed_total" in text:
-            shed = metric_sum(text, "netsensor_packets_shed_total")
-        return captured, dropped, shed
+        dropped = metric_sum(text, "netsensor_packets_dropped_total", 'reason="kernel"')
+        queue_full = metric_sum(text, "netsensor_packets_dropped_total", 'reason="queue_full"')
+        # Overload sampling's count, by whichever name it has: a `netsensor_packets_shed*`
+        # counter, or a `shed` reason of the dropped counter. None when neither exists.
+        shed_lines = [
+            line for line in text.splitlines()
+            if not line.startswith("#") and (
+                line.startswith("netsensor_packets_shed")
+                or (line.startswith("netsensor_packets_dropped_total") and "shed" in line))
+        ]
+        shed = sum(int(float(line.rsplit(" ", 1)[1])) for line in shed_lines) if shed_lines else None
+        return captured, dropped, queue_full, shed
 
-    def settle(self, sent: int) -> tuple[int, int, int | None]:
+    def settle(self, sent: int) -> tuple[int, int, int, int | None]:
         """Counts once every sent packet is accounted for, or they stop changing."""
         deadline = time.monotonic() + WAIT_S
         last, stable = None, 0
@@ -250,14 +259,14 @@ def fragments(pcap: Path) -> tuple[int, int]:
 def table(rows: list[Row], packets: int) -> str:
     lines = [
         "| rate asked | capturer | sent | rate reached (pps) | reached the interface "
-        "| captured | dropped | shed |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        "| captured | dropped by the kernel | lost to a full queue | shed |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
+    dash = lambda n: "—" if n is None else f"{n:,}"  # noqa: E731
     for r in rows:
-        shed = "—" if r.shed is None else f"{r.shed:,}"
         lines.append(
             f"| {r.rate} | {r.tool} | {r.sent:,} | {r.reached_pps:,.0f} | {r.arrived:,} "
-            f"| {r.captured:,} | {r.dropped:,} | {shed} |")
+            f"| {r.captured:,} | {r.dropped:,} | {dash(r.queue_full)} | {dash(r.shed)} |")
     return "\n".join(lines)
 
 
@@ -307,17 +316,17 @@ def main() -> None:
                         dump = Tcpdump(net, work)
                         sent, pps = net.replay(pcap, rate)
                         captured, dropped = dump.stop()
-                        shed = None
+                        queue_full, shed = None, None
                     else:
                         w = int(tool.split(", ")[1].split()[0])
                         sensor = Netsensor(net, binary, w, records, work)
                         try:
                             sent, pps = net.replay(pcap, rate)
-                            captured, dropped, shed = sensor.settle(sent)
+                            captured, dropped, queue_full, shed = sensor.settle(sent)
                         finally:
                             sensor.stop()
                     arrived = net.rx_packets() - before
-                    row = Row(rate, tool, sent, pps, arrived, captured, dropped, shed)
+                    row = Row(rate, tool, sent, pps, arrived, captured, dropped, queue_full, shed)
                     log(f"{row}")
                     rows.append(row)
         finally:
@@ -334,9 +343,11 @@ def main() -> None:
         f"rings: 64 × 1 MiB per worker), records [{', '.join(records)}] to stdout "
         f"(/dev/null); tcpdump with libpcap's defaults. {platform.machine()}, {cores} cores "
         f"shared with tcpreplay and the kernel's softirq work, load average {load:.1f} at "
-        f"the end. \"Reached the interface\" is the veth's rx counter; \"dropped\" is the "
-        f"kernel's count of frames the capture buffer had no room for (netsensor also counts "
-        f"its full capture queue there); \"shed\" is netsensor's overload sampling. The "
+        f"the end. \"Reached the interface\" is the veth's rx counter; \"captured\" the "
+        f"frames taken from the capture buffer (netsensor_packets_received_total; tcpdump's "
+        f"\"captured\"); \"dropped by the kernel\" the frames the buffer had no room for; "
+        f"\"lost to a full queue\" captured frames netsensor dropped because its workers' "
+        f"queue was full, and \"shed\" those its overload sampling left out. The "
         f"replayed packets hold {fragment_frames} IPv4 fragments of {datagrams} datagrams, "
         f"which the af_packet backend captures reassembled (PACKET_FANOUT_FLAG_DEFRAG): "
         f"netsensor's complete count is {fragment_frames - datagrams} below tcpdump's."
