@@ -474,25 +474,41 @@ fn malformed_tunnel_headers_are_counted_and_the_outer_packet_stands() {
 
 #[test]
 fn every_truncation_of_every_tunnel_frame_decodes_without_panicking() {
-    // Cut at every length, each tunnel frame must decode (no panic) and either yield a
-    // packet or name the layer that broke.
+    // Cut at every length, each tunnel frame must decode (no panic); a cut inside a tunnel
+    // header stops decapsulation above it (fewer layers removed than from the whole
+    // frame). Every byte flipped in turn must not panic either.
     let mut paths = all_captures();
     paths.push(crafted_dir().join(MALFORMED));
     let options = DecodeOptions::default();
-    let mut cuts = 0;
-    let mut tunnel_errors = 0;
+    let depth = |decoded: &decode::Decoded<'_>| decoded.tunnel.map_or(0, |t| t.depth);
+    let (mut cuts, mut tunnel_errors, mut flips) = (0, 0, 0);
     for path in paths {
         for (meta, frame) in frames_of(&path).into_iter().take(4) {
-            for len in 0..=frame.len() {
+            let whole = depth(&decode::decode_with(
+                &options,
+                meta.link,
+                &frame,
+                meta.wire_len,
+            ));
+            for len in 0..frame.len() {
                 let decoded =
                     decode::decode_with(&options, meta.link, &frame[..len], meta.wire_len);
                 cuts += 1;
                 if decoded.error == Some(Layer::Tunnel) {
                     tunnel_errors += 1;
                     assert!(
-                        decoded.tunnel.is_none() || decoded.tunnel.is_some_and(|t| t.depth >= 1)
+                        depth(&decoded) < whole.max(1),
+                        "{} cut at {len}: {decoded:?}",
+                        path.display()
                     );
                 }
+            }
+            let mut flipped = frame.clone();
+            for at in 0..flipped.len() {
+                flipped[at] ^= 0xff;
+                let _ = decode::decode_with(&options, meta.link, &flipped, meta.wire_len);
+                flipped[at] ^= 0xff;
+                flips += 1;
             }
         }
     }
@@ -500,6 +516,7 @@ fn every_truncation_of_every_tunnel_frame_decodes_without_panicking() {
         tunnel_errors > 0,
         "no cut hit a tunnel header in {cuts} cuts"
     );
+    assert!(flips > 1000, "{flips} flips");
 }
 
 #[test]
