@@ -353,7 +353,10 @@ fn replay_records(path: &Path, flows: &str, records: &str) -> Vec<Value> {
     std::fs::write(
         &config,
         format!(
-            "sensor: {{ name: flow-test }}\nlisteners: {{ metrics: null }}\nflows: {{ {flows} }}\n"
+            // Outer packets, as tshark's conversations count them (tests/tunnels.rs checks
+            // the decapsulated flows).
+            "sensor: {{ name: flow-test }}\nlisteners: {{ metrics: null }}\nflows: {{ {flows} }}\n\
+             tunnels: {{ decapsulate: false }}\n"
         ),
     )
     .expect("write config");

@@ -6,8 +6,9 @@
 //! [`CID_EXCEPTIONS`], each with its reason. The test fails on any mismatch that is not
 //! listed, and on any listed exception that no longer happens, so the list stays honest.
 //!
-//! Records describe the outermost IP packet: tunnels are not decapsulated and the packet
-//! inside an ICMP error is not decoded. tshark fields that occur several times are therefore
+//! The fixtures are replayed with `tunnels.decapsulate: false`, so records describe the
+//! outermost IP packet (`tests/tunnels.rs` holds the decapsulated view against tshark's
+//! innermost layer), and the packet inside an ICMP error is not decoded. tshark fields that occur several times are therefore
 //! read at their first (outermost) occurrence, and transport fields are only taken when the
 //! outer IP header's protocol says so.
 //!
@@ -275,7 +276,7 @@ fn fixtures() -> &'static [Fixture] {
         assert!(!paths.is_empty(), "no fixtures found");
         let (replays, dissected) = std::thread::scope(|scope| {
             let dissect = scope.spawn(|| common::have_program("tshark").then(|| dissect(&paths)));
-            let replays: Vec<_> = paths.iter().map(|p| common::replay(p)).collect();
+            let replays: Vec<_> = paths.iter().map(|p| common::replay_outer(p)).collect();
             (replays, dissect.join().expect("tshark thread"))
         });
         let mut dissected = dissected.map(Vec::into_iter);
@@ -839,7 +840,7 @@ fn event_ids_are_deterministic_and_distinct() {
             "{}: repeated event.id",
             fixture.name
         );
-        let again = common::replay(&fixture.path);
+        let again = common::replay_outer(&fixture.path);
         let ids_again: Vec<&str> = again
             .records
             .iter()

@@ -95,6 +95,29 @@ pub fn replay(path: &Path) -> Replay {
     from_output(&output)
 }
 
+/// Like [`replay`], but with tunnels left encapsulated (`tunnels.decapsulate: false`): the
+/// records describe the outer packet, as a tshark oracle that reads the outer layer does.
+/// (`tests/tunnels.rs` checks the decapsulated view against tshark's innermost layer.)
+pub fn replay_outer(path: &Path) -> Replay {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("outer.yaml");
+    std::fs::write(
+        &config,
+        "tunnels: { decapsulate: false }\nrecords: [packet]\n\
+         outputs: { stdout: { enabled: true } }\nlisteners: { metrics: null, query: null }\n",
+    )
+    .expect("write config");
+    let output = netsensor()
+        .arg("replay")
+        .arg(path)
+        .arg("--config")
+        .arg(&config)
+        .args(["--out", "-", "--no-progress"])
+        .output()
+        .expect("run netsensor");
+    from_output(&output)
+}
+
 /// Parses a finished `netsensor` process.
 pub fn from_output(output: &Output) -> Replay {
     Replay {
