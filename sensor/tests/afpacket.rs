@@ -21,7 +21,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use netsensor::capture::afpacket::{AfPacketGroup, AfPacketRing, AfPacketSettings};
 use netsensor::capture::live::{Direction, LiveError, LiveSettings};
 use netsensor::capture::select::{list_interfaces, select, Selector};
-use netsensor::capture::{FrameBatch, LiveSource};
+use netsensor::capture::{FrameBatch, LinkType, LiveSource};
 use netsensor::config::InterfaceSelection;
 
 /// Commands the tests run, with the Debian package providing each.
@@ -481,6 +481,58 @@ fn vlan_tags_are_put_back() {
         .collect();
     assert_eq!(finish_replay(replay), count);
     assert!(captured == source, "tagged frames byte for byte");
+}
+
+/// A tun interface carries raw IP (no link header): the ring reports it as such, and the
+/// filter is compiled for raw IP. Packets written into the tun device are what it receives.
+#[test]
+fn raw_ip_on_a_tun_interface() {
+    use std::io::Write;
+    let net = Net::new();
+    let mut udp = source_frames(&fixture("rawip-ipv4-dns.pcap"));
+    udp.extend(source_frames(&fixture("rawip-ipv6-dns.pcap")));
+    // An ICMP echo request (IPv4, 28 bytes): not UDP, so the filter must drop it.
+    let icmp: Vec<u8> = vec![
+        0x45, 0, 0, 28, 0, 1, 0, 0, 64, 1, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2, 8, 0, 0, 0, 0, 1, 0, 1,
+    ];
+    let ns = net.a.clone();
+    let expected = udp.clone();
+    let (link, captured) = net.in_a(move || {
+        let mut tun = open_tun("aftun0");
+        ip(&["-n", &ns, "link", "set", "aftun0", "up"]);
+        let mut settings = settings("aftun0");
+        settings.capture.filter = Some("udp".into());
+        let mut rings = AfPacketGroup::open(&settings, 1).expect("open tun");
+        tun.write_all(&icmp).expect("write to tun");
+        for frame in &udp {
+            tun.write_all(&frame.bytes).expect("write to tun");
+        }
+        let link = rings[0].link();
+        let frames = read_rings(&mut rings, udp.len()).remove(0);
+        (link, frames)
+    });
+    assert_eq!(link, LinkType::Raw);
+    let captured: Vec<Frame> = captured.into_iter().map(|(f, _)| f).collect();
+    assert!(captured == expected, "{captured:?}");
+}
+
+/// A tun device named `name` in this thread's namespace, held open (so it has carrier).
+fn open_tun(name: &str) -> File {
+    let tun = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/net/tun")
+        .expect("open /dev/net/tun");
+    // SAFETY: ifreq is plain old data; all zeros is a valid value.
+    let mut request: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (slot, byte) in request.ifr_name.iter_mut().zip(name.bytes()) {
+        *slot = byte as libc::c_char;
+    }
+    request.ifr_ifru.ifru_flags = (libc::IFF_TUN | libc::IFF_NO_PI) as libc::c_short;
+    // SAFETY: TUNSETIFF reads and writes the ifreq it is given, which lives across the call.
+    let result = unsafe { libc::ioctl(tun.as_raw_fd(), libc::TUNSETIFF, &mut request) };
+    assert_eq!(result, 0, "TUNSETIFF: {}", std::io::Error::last_os_error());
+    tun
 }
 
 /// `in` sees only what the interface received, `out` only what it sent.

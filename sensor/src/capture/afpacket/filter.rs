@@ -29,7 +29,8 @@ impl Program {
     /// Compiles `expression` for frames of `link`.
     pub fn compile(expression: &str, link: LinkType) -> Result<Program, FilterError> {
         let linktype = match link {
-            LinkType::Raw => Linktype::RAW,
+            // pcap_open_dead takes a DLT: raw IP is DLT_RAW (12 on Linux), not LINKTYPE_RAW.
+            LinkType::Raw => Linktype(12),
             _ => Linktype::ETHERNET,
         };
         let dead = Capture::dead(linktype).map_err(FilterError::Pcap)?;
@@ -107,6 +108,14 @@ mod tests {
         );
         // It loads the EtherType first (offset 12, halfword: BPF_LD|BPF_H|BPF_ABS = 0x28).
         assert_eq!((program.0[0].code, program.0[0].k), (0x28, 12));
+    }
+
+    #[test]
+    fn raw_ip_filter_starts_at_the_ip_header() {
+        let program = Program::compile("udp", LinkType::Raw).unwrap();
+        // BPF_LDX|BPF_B|BPF_MSH or BPF_LD|BPF_B|BPF_ABS of the IP version/protocol byte:
+        // the first load reads offset 0 or 9, never the Ethernet type at 12.
+        assert_ne!(program.0[0].k, 12);
     }
 
     #[test]
