@@ -179,8 +179,16 @@ impl PacketBuilder {
         // The plain frames take the fast header path; it gives the full decoder's answer
         // or none (tunnels, fragments, extension headers, odd lengths).
         let options = &self.decode_options;
-        let decoded = decode::fast::decode_wire(options, meta.link, frame, meta.wire_len)
-            .unwrap_or_else(|| decode::decode_with(options, meta.link, frame, meta.wire_len));
+        let fast = decode::fast::decode_wire(options, meta.link, frame, meta.wire_len);
+        let full;
+        // Borrowed, not moved: `Decoded` is a few hundred bytes.
+        let decoded = match &fast {
+            Some(decoded) => decoded,
+            None => {
+                full = decode::decode_with(options, meta.link, frame, meta.wire_len);
+                &full
+            }
+        };
         let mut error = decoded.error;
         let ip = decoded.ip()?;
         let enricher = &*self.enricher;
@@ -199,14 +207,39 @@ impl PacketBuilder {
         if let Transport::Tcp { info: Some(t), .. } = &decoded.transport {
             tcp = Some((t.flags, t.seq, t.ack, t.payload_length));
             if enricher.os_guess && t.flags & tcp_flags::SYN != 0 {
-                sender_os = guess_os(&SynFingerprint {
-                    ttl: ip.ttl,
-                    df: ip.df.unwrap_or(false),
-                    window: t.window,
-                    mss: t.options.mss,
-                    window_scale: t.options.window_scale,
-                    options: t.options.layout.as_str(),
-                    syn_ack: t.flags & tcp_flags::ACK != 0,
+                // Matching the signature table costs ~2 000 instructions, and a host's stack
+                // sends the same SYN every time: recent answers are kept per thread, keyed
+                // by everything the guess reads.
+                type Seen = Option<(
+                    (u8, bool, u16, bool, decode::TcpOptions),
+                    Option<&'static str>,
+                )>;
+                thread_local! {
+                    static SEEN: std::cell::RefCell<[Seen; 64]> =
+                        const { std::cell::RefCell::new([None; 64]) };
+                }
+                let (df, syn_ack) = (ip.df.unwrap_or(false), t.flags & tcp_flags::ACK != 0);
+                let key = (ip.ttl, df, t.window, syn_ack, t.options);
+                let slot = (usize::from(ip.ttl)
+                    ^ usize::from(t.window)
+                    ^ (usize::from(t.options.mss.unwrap_or(0)) << 2)
+                    ^ (t.options.layout.len() << 4))
+                    % 64;
+                sender_os = SEEN.with_borrow_mut(|seen| match &seen[slot] {
+                    Some((k, guess)) if *k == key => *guess,
+                    _ => {
+                        let guess = guess_os(&SynFingerprint {
+                            ttl: ip.ttl,
+                            df,
+                            window: t.window,
+                            mss: t.options.mss,
+                            window_scale: t.options.window_scale,
+                            options: t.options.layout.as_str(),
+                            syn_ack,
+                        });
+                        seen[slot] = Some((key, guess));
+                        guess
+                    }
                 });
             }
         }
@@ -237,7 +270,7 @@ impl PacketBuilder {
             None,
             sender_os,
             countries,
-            direction(source, &decoded),
+            direction(source, decoded),
         )
         // A decapsulated packet's flow is keyed in its tunnel, as on the record path.
         .in_tunnel(crate::records::flow::key::TunnelKey::of(
@@ -249,7 +282,7 @@ impl PacketBuilder {
                 return None;
             }
             scratch.clear();
-            match parse_app(&decoded, enricher.scrub_urls, scratch) {
+            match parse_app(decoded, enricher.scrub_urls, scratch) {
                 Ok(App::None) => None,
                 Ok(App::Dns(_, protocol)) => Some(protocol),
                 Ok(App::Tls(_)) => Some("tls"),

@@ -262,19 +262,13 @@ impl FlowTable {
     ) {
         let key = &packet.key;
         let mut app_protocol = Some(app_protocol);
-        let (settings, counters, next_due) =
-            (self.settings, &mut self.counters, &mut self.next_due);
+        let mut book = Book {
+            settings: self.settings,
+            counters: &mut self.counters,
+            next_due: &mut self.next_due,
+        };
         let held = if key.v6 {
-            update_held(
-                &mut self.v6,
-                key,
-                packet,
-                &mut app_protocol,
-                settings,
-                counters,
-                next_due,
-                out,
-            )
+            update_held(&mut self.v6, key, packet, &mut app_protocol, &mut book, out)
         } else {
             let packed = V4Key::pack(key);
             update_held(
@@ -282,9 +276,7 @@ impl FlowTable {
                 &packed,
                 packet,
                 &mut app_protocol,
-                settings,
-                counters,
-                next_due,
+                &mut book,
                 out,
             )
         };
@@ -318,8 +310,14 @@ impl FlowTable {
         let settings = self.settings;
         let before = out.len();
         let mut next_due = i64::MAX;
-        // Most flows are not due: the key is unpacked only for those that are.
+        // Most flows are not due: one comparison each, and the key is unpacked only for
+        // those that are.
         let mut due = |key: &dyn Fn() -> FlowKey, entry: &mut FlowEntry| {
+            let at = entry.due_at(&settings);
+            if now_ns < at {
+                next_due = next_due.min(at);
+                return true;
+            }
             let keep = match entry.due(now_ns, &settings) {
                 None => true,
                 Some(reason) => {
@@ -389,6 +387,14 @@ impl FlowTable {
     }
 }
 
+/// What [`update_held`] keeps up to date besides the flow.
+struct Book<'a> {
+    settings: FlowSettings,
+    counters: &'a mut FlowCounters,
+    /// [`FlowTable`]'s `next_due`.
+    next_due: &'a mut i64,
+}
+
 /// Applies `packet` to its flow in `shard` if the flow is held and goes on; returns false
 /// when the packet opens a new flow (none held, or the held one just ended: after the
 /// linger of an ended connection, on a fresh SYN reusing its 5-tuple, or after an idle gap).
@@ -397,11 +403,10 @@ fn update_held<K: StoredKey, A: FnOnce() -> u8>(
     key: &K,
     packet: &FlowPacket,
     app_protocol: &mut Option<A>,
-    settings: FlowSettings,
-    counters: &mut FlowCounters,
-    next_due: &mut i64,
+    book: &mut Book<'_>,
     out: &mut Vec<FlowExport>,
 ) -> bool {
+    let settings = book.settings;
     let Some(entry) = shard.get_mut(key) else {
         return false;
     };
@@ -418,7 +423,7 @@ fn update_held<K: StoredKey, A: FnOnce() -> u8>(
             let reason = entry.end.unwrap_or(EndReason::IdleTimeout);
             if let Some(record) = export(&packet.key, &mut entry, reason) {
                 out.push(record);
-                counters.exported += 1;
+                book.counters.exported += 1;
             }
         }
         return false;
@@ -427,11 +432,11 @@ fn update_held<K: StoredKey, A: FnOnce() -> u8>(
     {
         if let Some(record) = export(&packet.key, entry, EndReason::ActiveTimeout) {
             out.push(record);
-            counters.exported += 1;
+            book.counters.exported += 1;
         }
     }
     entry.count(packet, app_protocol);
-    *next_due = (*next_due).min(entry.due_at(&settings));
+    *book.next_due = (*book.next_due).min(entry.due_at(&settings));
     true
 }
 

@@ -347,7 +347,7 @@ mod tests {
                 let what = format!("{} flow {:?}", path.display(), export.key);
                 same_json(&record, &what);
                 let mut record = record;
-                (record.source.geo, record.source.as_) = lent[records % lent.len()].clone();
+                (record.source.geo, record.source.as_) = lent[records % lent.len()];
                 same_json(&record, &format!("{what} with GeoIP"));
                 records += 1;
             }
