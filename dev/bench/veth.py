@@ -85,6 +85,13 @@ class Net:
             run("ip", "-n", ns, "link", "set", iface, "mtu", "9000")
             run("ip", "-n", ns, "link", "set", iface, "up")
         run("ip", "-n", self.a, "link", "set", "lo", "up")
+        # Sending works once the kernel has seen the carrier (and activated the queue).
+        deadline = time.monotonic() + WAIT_S
+        while not all("state UP" in run("ip", "-n", ns, "-o", "link", "show", iface).stdout
+                      for ns, iface in ((self.a, IF_A), (self.b, IF_B))):
+            if time.monotonic() > deadline:
+                die("the veth pair never came up")
+            time.sleep(0.05)
 
     def close(self) -> None:
         for ns in (self.a, self.b):
