@@ -119,7 +119,7 @@ pub struct CheckConfigArgs {
 #[derive(Debug, Args)]
 pub struct QueryArgs {
     /// Module: traffic, protocols, services, top-destinations, countries, conversations,
-    /// flows.
+    /// flows, tunnels.
     #[arg(value_name = "MODULE")]
     pub module: String,
     /// Time range: `-5m:0` (relative to now), `last-5m:last` (relative to the newest

@@ -44,7 +44,15 @@ pub use netsensor_schema::time::{format_rfc3339, parse_rfc3339};
 /// The schema, applied (idempotently) at every open.
 const SCHEMA_SQL: &str = include_str!("schema.sql");
 /// `PRAGMA user_version` of the schema this code writes.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
+/// What turns a store of version N-1 into version N, for N = 2..=SCHEMA_VERSION
+/// (`schema.sql` then creates whatever is still missing).
+const MIGRATION_STEPS: [&str; 1] = ["migrate the schema to version 2 (tunnel columns)"];
+/// The migration statements, by the version they lead to.
+const MIGRATIONS: [(i64, &str); 1] = [(
+    2,
+    "ALTER TABLE flows ADD COLUMN tunnel_type TEXT; ALTER TABLE flows ADD COLUMN tunnel_id INTEGER;",
+)];
 /// How often retention is checked at most.
 pub const RETENTION_CHECK_INTERVAL: Duration = Duration::from_secs(60);
 /// How long a writer or reader waits for a lock held by the other side.
@@ -173,6 +181,13 @@ impl SqliteOutput {
                 path: path.clone(),
                 found,
             });
+        }
+        // Version 0 is a new, empty file: schema.sql creates it whole.
+        if found > 0 {
+            for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > found) {
+                conn.execute_batch(sql)
+                    .map_err(sqlite(MIGRATION_STEPS[(*version - 2) as usize]))?;
+            }
         }
         conn.execute_batch(SCHEMA_SQL)
             .map_err(sqlite("apply the schema"))?;
@@ -405,8 +420,9 @@ pub(crate) fn open_read_only(path: &Path) -> rusqlite::Result<Connection> {
 const INSERT_FLOW: &str = "INSERT OR IGNORE INTO flows (id, ts_start, ts_end, flow_start, \
     sequence, community_id, src_ip, src_port, dst_ip, dst_port, transport, protocol, service, \
     direction, src_country, dst_country, src_bytes, src_packets, dst_bytes, dst_packets, bytes, \
-    packets, sample_rate, state, end_reason, final) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, \
-    ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)";
+    packets, sample_rate, state, end_reason, final, tunnel_type, tunnel_id) VALUES (?1, ?2, ?3, \
+    ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, \
+    ?24, ?25, ?26, ?27, ?28)";
 
 const INSERT_ROLLUP: &str = "INSERT OR IGNORE INTO rollups (id, ts_start, ts_end, interval_ms, \
     dimension, key, rank, bytes, packets) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
@@ -523,11 +539,21 @@ struct FlowDetailsIn<'a> {
 }
 
 #[derive(Deserialize)]
+struct TunnelIn<'a> {
+    #[serde(borrow, rename = "type", default)]
+    kind: Option<Text<'a>>,
+    #[serde(default)]
+    id: Option<u64>,
+}
+
+#[derive(Deserialize)]
 struct FlowNetsensorIn<'a> {
     #[serde(borrow, default)]
     service: Option<Text<'a>>,
     #[serde(default)]
     sample_rate: Option<u64>,
+    #[serde(borrow, default)]
+    tunnel: Option<TunnelIn<'a>>,
     #[serde(borrow)]
     flow: FlowDetailsIn<'a>,
 }
@@ -631,6 +657,8 @@ fn insert_flow(
             text(&flow.state),
             text(&flow.end_reason),
             flow.last,
+            r.netsensor.tunnel.as_ref().and_then(|t| text(&t.kind)),
+            r.netsensor.tunnel.as_ref().and_then(|t| t.id).map(to_i64),
         ])
         .map(Some)
 }

@@ -44,6 +44,11 @@ pub const HTTP_PARAMETERS: &str = "module, time, format, addr, port, limit";
 
 /// Bucket of the flow-based `traffic` module.
 const FLOW_BUCKET_NS: i64 = 60_000_000_000;
+
+/// One flow across its records (SQL over `flows`): records of a flow share its Community
+/// ID, its first-seen time and its tunnel (two VNIs can carry the same inner 5-tuple).
+const FLOW_KEY: &str = "COALESCE(community_id, id) || '/' || COALESCE(flow_start, ts_start) \
+    || '/' || COALESCE(tunnel_type, '') || COALESCE(tunnel_id, '')";
 /// Rows at most, whatever `limit` asks.
 pub const MAX_LIMIT: usize = 100_000;
 
@@ -149,11 +154,13 @@ pub enum Module {
     Conversations,
     /// Flow rows, filterable by address and port.
     Flows,
+    /// Decapsulated traffic by tunnel type and id (VNI, GRE key, ERSPAN session).
+    Tunnels,
 }
 
 impl Module {
     /// Every module, in documentation order.
-    pub const ALL: [Module; 7] = [
+    pub const ALL: [Module; 8] = [
         Module::Traffic,
         Module::Protocols,
         Module::Services,
@@ -161,6 +168,7 @@ impl Module {
         Module::Countries,
         Module::Conversations,
         Module::Flows,
+        Module::Tunnels,
     ];
 
     /// The module's name on the command line and in `module=`.
@@ -173,6 +181,7 @@ impl Module {
             Module::Countries => "countries",
             Module::Conversations => "conversations",
             Module::Flows => "flows",
+            Module::Tunnels => "tunnels",
         }
     }
 
@@ -949,7 +958,7 @@ fn run_on(conn: &Connection, req: &QueryRequest, now_ns: i64) -> Result<QueryRes
                  AS ba, \
                  (CASE WHEN src_ip <= dst_ip THEN dst_packets ELSE src_packets END) \
                  * sample_rate AS bap, \
-                 COALESCE(community_id, id) || '/' || COALESCE(flow_start, ts_start) AS fk \
+                 {FLOW_KEY} AS fk \
                  FROM flows WHERE ts_start >= ?1 AND ts_start < ?2 AND src_ip IS NOT NULL \
                  AND dst_ip IS NOT NULL{}) GROUP BY a, b ORDER BY t DESC, a, b LIMIT ?3",
                 flow_filter_sql(addr.is_some(), port.is_some())
@@ -979,15 +988,33 @@ fn run_on(conn: &Connection, req: &QueryRequest, now_ns: i64) -> Result<QueryRes
                 plain("state"),
                 plain("end_reason"),
                 ("final".to_owned(), Col::Bool),
+                plain("sample_rate"),
+                plain("tunnel_type"),
+                plain("tunnel_id"),
             ],
             sql: format!(
                 "SELECT ts_start, ts_end, src_ip, src_port, dst_ip, dst_port, transport, \
                  protocol, service, src_country, dst_country, src_bytes, src_packets, \
-                 dst_bytes, dst_packets, bytes, packets, state, end_reason, final FROM flows \
+                 dst_bytes, dst_packets, bytes, packets, state, end_reason, final, \
+                 sample_rate, tunnel_type, tunnel_id FROM flows \
                  WHERE ts_start >= ?1 AND ts_start < ?2{} ORDER BY ts_start, id LIMIT ?3",
                 flow_filter_sql(addr.is_some(), port.is_some())
             ),
             params: flow_filter_params(&addr, port),
+        },
+        Module::Tunnels => Table {
+            source: "flows (decapsulated)".to_owned(),
+            columns: ["tunnel_type", "tunnel_id", "bytes", "packets", "flows"]
+                .map(plain)
+                .to_vec(),
+            sql: format!(
+                "SELECT tunnel_type, tunnel_id, SUM(bytes * sample_rate) AS b, \
+                 SUM(packets * sample_rate), COUNT(DISTINCT {FLOW_KEY}) FROM flows \
+                 WHERE ts_start >= ?1 AND ts_start < ?2 AND tunnel_type IS NOT NULL \
+                 GROUP BY tunnel_type, tunnel_id ORDER BY b DESC, tunnel_type, tunnel_id \
+                 LIMIT ?3"
+            ),
+            params: Vec::new(),
         },
     };
     let rows = table.fetch(conn, start, end, limit)?;

@@ -1,7 +1,8 @@
 -- Embedded store of flow and rollup records (netsensor outputs/sqlite).
 -- Applied at every open; every statement is idempotent. Times are integer nanoseconds since
 -- the Unix epoch; `id` is the record's event.id, so a re-delivered record is ignored
--- (INSERT OR IGNORE). Bump `user_version` in mod.rs when a change needs a migration.
+-- (INSERT OR IGNORE). Bump `user_version` in mod.rs when a change needs a migration, and
+-- add the migration to `MIGRATIONS` there (version 2: the tunnel columns).
 
 CREATE TABLE IF NOT EXISTS flows (
     id           TEXT PRIMARY KEY,   -- event.id
@@ -27,6 +28,8 @@ CREATE TABLE IF NOT EXISTS flows (
     bytes        INTEGER NOT NULL,   -- network.bytes
     packets      INTEGER NOT NULL,   -- network.packets
     sample_rate  INTEGER NOT NULL,   -- netsensor.sample_rate (1 unless load shedding)
+    tunnel_type  TEXT,               -- netsensor.tunnel.type (decapsulated traffic)
+    tunnel_id    INTEGER,            -- netsensor.tunnel.id (VNI, GRE key, ERSPAN session)
     state        TEXT,               -- netsensor.flow.state
     end_reason   TEXT,               -- netsensor.flow.end_reason
     final        INTEGER NOT NULL    -- netsensor.flow.final (0/1)

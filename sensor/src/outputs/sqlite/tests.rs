@@ -987,7 +987,7 @@ fn unknown_modules_list_the_valid_ones() {
     assert_eq!(
         err.to_string(),
         "unknown query module \"talkers\"; valid modules: traffic, protocols, services, \
-         top-destinations, countries, conversations, flows"
+         top-destinations, countries, conversations, flows, tunnels"
     );
     assert!(err.is_client_error());
     assert!("xml"
@@ -1246,4 +1246,67 @@ fn records_of_the_schema_types_are_stored() {
         NOW,
     );
     assert_eq!(protocols.rows, [vec![json!("tcp"), json!(3035), json!(12)]]);
+}
+
+/// A version-1 store (before the tunnel columns) opens as the current version with its rows
+/// kept, and takes records with tunnels.
+#[test]
+fn a_version_1_store_is_migrated_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = settings(dir.path());
+    {
+        std::fs::create_dir_all(settings.path.parent().unwrap()).unwrap();
+        let conn = rusqlite::Connection::open(&settings.path).unwrap();
+        let v1 = SCHEMA_SQL
+            .replace("    tunnel_type  TEXT,", "")
+            .replace("    tunnel_id    INTEGER,", "");
+        let v1: String = v1
+            .lines()
+            .filter(|l| !l.contains("netsensor.tunnel"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        conn.execute_batch(&v1).unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        conn.execute(
+            "INSERT INTO flows (id, ts_start, ts_end, src_bytes, src_packets, dst_bytes, \
+             dst_packets, bytes, packets, sample_rate, final) \
+             VALUES ('old', 1, 2, 10, 1, 0, 0, 10, 1, 1, 1)",
+            [],
+        )
+        .unwrap();
+    }
+    let mut out = SqliteOutput::open(&settings).unwrap();
+    let version: i64 = out
+        .conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, SCHEMA_VERSION);
+    let record = serde_json::to_value(netsensor_schema::samples::flow(2_000_000_000, 7)).unwrap();
+    let tunnel = &record["netsensor"]["tunnel"];
+    assert!(
+        tunnel["type"].is_string(),
+        "the sample has a tunnel: {record}"
+    );
+    let mut line = serde_json::to_vec(&record).unwrap();
+    line.push(b'\n');
+    out.write_batch(RecordKind::Flow, &line).unwrap();
+    let row = |id: &str| -> (Option<String>, Option<i64>) {
+        out.conn
+            .query_row(
+                "SELECT tunnel_type, tunnel_id FROM flows WHERE id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap()
+    };
+    assert_eq!(row("old"), (None, None), "the old row is kept");
+    let new_id = record["event"]["id"].as_str().unwrap();
+    assert_eq!(
+        row(new_id),
+        (
+            tunnel["type"].as_str().map(str::to_owned),
+            tunnel["id"].as_i64()
+        ),
+        "{record}"
+    );
 }
