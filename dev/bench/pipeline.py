@@ -16,7 +16,9 @@ output's size comes from one more, untimed run per command whose stdout is count
 output is deterministic). tshark reads only the first --tshark-packets packets (default
 100 000; at ~5 k packets/s the whole file would take minutes); the table says so.
 
-Then, unless --skip-flows, flow-only mode next to softflowd and argus on the same capture
+Then, unless --skip-workers, `netsensor replay --workers N` for N in --workers (default 1,2),
+flows only and full records (block `workers` in its own section; --workers-only runs just
+that). Then, unless --skip-flows, flow-only mode next to softflowd and argus on the same capture
 (dev/bench/flows.py, block `bench:flows`).
 
 Prints the table and netsensor's ratio to each reference, and rewrites the generated part of
@@ -314,6 +316,75 @@ def replace_block(text: str, name: str, body: list[str]) -> str:
     return text.rstrip("\n") + "\n\n" + block + "\n"
 
 
+WORKER_MODES = [
+    # (label, --records): flows only takes the headers-only path; full builds every record.
+    ("flows only (`--records flow`)", "flow"),
+    ("full records (`--records packet,flow,rollup`)", "packet,flow,rollup"),
+]
+
+
+def workers_run(binary: Path, config: Path, capture: Path, packets: int, runs: int,
+                counts: list[int], max_load: float, wait: float) -> list[str]:
+    """`netsensor replay --workers N` on the benchmark capture for each mode and N; the
+    table rows for docs/benchmarks.md (block `workers`)."""
+    rows = [
+        "| records | workers | wall s | packets/s | speed-up | CPU s (user+sys) | CPU % | peak RSS MB |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for label, records in WORKER_MODES:
+        base = None
+        for n in counts:
+            wait_for_quiet(max_load, wait)
+            argv = [str(binary), "replay", "--config", str(config), "--speed", "max",
+                    "--no-progress", "--records", records, "--workers", str(n),
+                    "--out", "/dev/null", str(capture)]
+            measured = []
+            for i in range(runs):
+                log(f"replay --records {records} --workers {n}: run {i + 1}/{runs}")
+                measured.append(timed_run(argv))
+            r = sorted(measured, key=lambda x: x.wall)[len(measured) // 2]
+            pps = packets / r.wall
+            base = base or pps
+            rows.append(
+                f"| {label} | {n} | {r.wall:.2f} | {fmt_int(pps)} | {pps / base:.2f}x "
+                f"| {r.user:.2f}+{r.sys:.2f} | {100 * r.cpu / r.wall:.0f}% | {r.rss_kb / 1024:.0f} |"
+            )
+    return rows
+
+
+def write_workers_block(doc: Path, body: list[str]) -> None:
+    """Rewrites the `workers` block of docs/benchmarks.md, appending its section when the
+    page has none yet."""
+    begin, end = "<!-- workers:begin -->", "<!-- workers:end -->"
+    text = doc.read_text() if doc.is_file() else "# Benchmarks\n"
+    block = "\n".join([begin, *body, end])
+    pattern = re.compile(re.escape(begin) + r".*?" + re.escape(end), re.S)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: block, text)
+    else:
+        text = text.rstrip("\n") + "\n\n## Multi-worker replay (issue 10)\n\n" + block + "\n"
+    doc.write_text(text)
+
+
+def workers_body(m: dict[str, str], packets: int, capture: Path, runs: int, rows: list[str],
+                 geo_what: str) -> list[str]:
+    return [
+        "",
+        f"Measured {m['date']} by `dev/bench/pipeline.py` (`--workers-only` runs just this): "
+        f"`netsensor replay --speed max --out /dev/null --workers N` on the benchmark capture "
+        f"({fmt_int(packets)} packets, `{capture.name}`, page cache), median of {runs} run(s); "
+        f"netsensor with {geo_where(geo_what)}. The reading thread decodes each frame's key and "
+        "dispatches it to its flow's worker; every worker builds its own records and one "
+        "output thread writes them (docs/pipeline.md). CPU % is of one core.",
+        "",
+        f"- Machine: {m['cpu']}, {m['cores']}, {m['memory']} RAM; {m['kernel']}; "
+        f"commit {m['commit']}",
+        "",
+        *rows,
+        "",
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--packets", type=int, default=1_000_000)
@@ -325,7 +396,14 @@ def main() -> None:
     parser.add_argument("--no-doc", action="store_true")
     parser.add_argument("--skip-flows", action="store_true",
                         help="leave out flow-only mode (dev/bench/flows.py)")
+    parser.add_argument("--workers", default="1,2",
+                        help="worker counts of the multi-worker replay (block `workers`)")
+    parser.add_argument("--skip-workers", action="store_true",
+                        help="leave out the multi-worker replay")
+    parser.add_argument("--workers-only", action="store_true",
+                        help="run only the multi-worker replay")
     args = parser.parse_args()
+    counts = [int(n) for n in args.workers.split(",") if n.strip()]
 
     target = Path(os.environ.get("CARGO_TARGET_DIR") or REPO / "target")
     binary = Path(os.environ.get("NETSENSOR_BIN", target / "release/netsensor"))
@@ -334,6 +412,23 @@ def main() -> None:
     for tool in [TIME, "tshark", "tcpdump", "capinfos"]:
         if not shutil.which(tool):
             die(f"{tool} is required (apt-get install time tshark tcpdump)")
+
+    if args.workers_only:
+        capture, _ = prepare_capture(args.packets, 0)
+        packets = capture_packets(capture)
+        work = Path(tempfile.mkdtemp(prefix="netsensor-bench-"))
+        try:
+            config, geo_what = geo_config(work)
+            rows = workers_run(binary, config, capture, packets, args.runs, counts,
+                               args.max_load, args.wait)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        print("\n".join(rows))
+        if not args.no_doc:
+            write_workers_block(args.doc, workers_body(machine(), packets, capture, args.runs,
+                                                       rows, geo_what))
+            log(f"wrote {args.doc}")
+        return
 
     capture, sample = prepare_capture(args.packets, args.tshark_packets)
     assert sample is not None
@@ -366,6 +461,11 @@ def main() -> None:
                 t.runs.append(timed_run(t.timed))
             t.out_bytes = count_output(t.counted)
             loads.append(os.getloadavg()[0])
+        worker_rows = None
+        if not args.skip_workers:
+            worker_rows = workers_run(binary, config, capture, packets, args.runs, counts,
+                                      args.max_load, args.wait)
+            print("\n".join(worker_rows))
         ours = tools[0]
         done = re.search(r"packets=(\d+) records=(\d+)", ours.median().stderr)
         processed, records = (int(done.group(1)), int(done.group(2))) if done else (None, None)
@@ -430,6 +530,9 @@ def main() -> None:
     if crit:
         text = replace_block(text, "criterion", ["", *crit, ""])
     args.doc.write_text(text)
+    if worker_rows is not None:
+        write_workers_block(args.doc, workers_body(m, packets, capture, args.runs, worker_rows,
+                                                   geo_what))
     log(f"wrote {args.doc}")
 
 

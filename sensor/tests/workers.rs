@@ -45,8 +45,38 @@ fn replay(files: &[PathBuf], workers: usize, records: &str) -> (Vec<Value>, Stri
     (replay.records, replay.stderr)
 }
 
+/// How strictly flow records must agree.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Match {
+    /// Every field.
+    Exact,
+    /// Every field, except that a final record may say `idle_timeout` in one run and
+    /// `end_of_input` in the other (with the state that goes with each). Whether a flow
+    /// that went idle shortly before the input ended was timed out first depends on when
+    /// its table last scanned for timeouts (at most every half second of packet time, and
+    /// at batch ends), which differs with the batch size and with the number of workers
+    /// when the capture's clock jumps back (files of other dates in one replay). Ids,
+    /// counts and spans are still exact.
+    IdleOrEnd,
+}
+
+/// A record as compared under `matching`.
+fn normalized(record: &Value, matching: Match) -> String {
+    let flow = &record["netsensor"]["flow"];
+    let reason = flow["end_reason"].as_str();
+    if matching == Match::IdleOrEnd && matches!(reason, Some("idle_timeout" | "end_of_input")) {
+        let mut record = record.clone();
+        if let Some(flow) = record["netsensor"]["flow"].as_object_mut() {
+            flow.insert("end_reason".into(), "idle_timeout|end_of_input".into());
+            flow.remove("state");
+        }
+        return record.to_string();
+    }
+    record.to_string()
+}
+
 /// Records as a multiset of their JSON texts, by dataset.
-fn multiset(records: &[Value]) -> BTreeMap<String, BTreeMap<String, usize>> {
+fn multiset(records: &[Value], matching: Match) -> BTreeMap<String, BTreeMap<String, usize>> {
     let mut sets: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
     for record in records {
         let dataset = record["event"]["dataset"]
@@ -56,16 +86,21 @@ fn multiset(records: &[Value]) -> BTreeMap<String, BTreeMap<String, usize>> {
         *sets
             .entry(dataset)
             .or_default()
-            .entry(record.to_string())
+            .entry(normalized(record, matching))
             .or_default() += 1;
     }
     sets
 }
 
 /// Asserts that `workers` workers give the one-worker records; returns the record count.
-fn assert_same_records(files: &[PathBuf], records: &str, workers: &[usize]) -> usize {
+fn assert_same_records(
+    files: &[PathBuf],
+    records: &str,
+    workers: &[usize],
+    matching: Match,
+) -> usize {
     let (one, one_stderr) = replay(files, 1, records);
-    let want = multiset(&one);
+    let want = multiset(&one, matching);
     for &n in workers {
         let (many, stderr) = replay(files, n, records);
         assert_eq!(
@@ -73,7 +108,7 @@ fn assert_same_records(files: &[PathBuf], records: &str, workers: &[usize]) -> u
             stderr.contains("netsensor: "),
             "file errors differ: {one_stderr} / {stderr}"
         );
-        let got = multiset(&many);
+        let got = multiset(&many, matching);
         for dataset in want.keys().chain(got.keys()) {
             let (w, g) = (&want.get(dataset), &got.get(dataset));
             if w == g {
@@ -122,7 +157,12 @@ fn every_fixture_gives_the_same_records_with_several_workers() {
     assert!(files.len() > 40, "fixtures missing: {files:?}");
     let mut total = 0;
     for file in &files {
-        total += assert_same_records(std::slice::from_ref(file), "packet,flow,rollup", &[2, 3]);
+        total += assert_same_records(
+            std::slice::from_ref(file),
+            "packet,flow,rollup",
+            &[2, 3],
+            Match::Exact,
+        );
     }
     assert!(total > 1000, "too few records to compare: {total}");
 }
@@ -133,7 +173,7 @@ fn all_fixtures_in_one_replay_give_the_same_flows_and_rollups() {
     // jump across years, and the flows-only fast path is not taken (rollups are on).
     let mut files = common::fixtures();
     files.extend(crafted_captures());
-    let records = assert_same_records(&files, "flow,rollup", &[2, 4]);
+    let records = assert_same_records(&files, "flow,rollup", &[2, 4], Match::IdleOrEnd);
     assert!(records > 500, "{records} records");
 }
 
@@ -149,7 +189,7 @@ fn flows_only_gives_the_same_flows_with_several_workers() {
     .into_iter()
     .chain(common::fixtures())
     .collect();
-    assert_same_records(&files, "flow", &[2]);
+    assert_same_records(&files, "flow", &[2], Match::IdleOrEnd);
 }
 
 #[test]

@@ -303,15 +303,16 @@ impl Dispatcher {
         // The flow clock is the latest frame's time, as a single worker's is (the table
         // copes with a clock that goes back, e.g. between files).
         self.clock_ns = Some(t_ns);
-        let tick_due =
-            t_ns >= self.next_tick_ns || t_ns < self.next_tick_ns.saturating_sub(2 * TICK_NS);
+        // Forward only: a capture whose clock jumps back and forth (files of other dates)
+        // would otherwise tick on nearly every frame.
+        let tick_due = t_ns >= self.next_tick_ns;
         if new_interval.is_some() || tick_due {
             if let Some(start) = new_interval {
                 self.rollup_reached = start;
             }
             self.send_all_blocking()?;
             self.tick_all(t_ns, new_interval)?;
-            self.next_tick_ns = t_ns.saturating_add(TICK_NS);
+            self.next_tick_ns = self.next_tick_ns.max(t_ns.saturating_add(TICK_NS));
         }
         Ok(())
     }
