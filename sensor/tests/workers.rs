@@ -224,3 +224,221 @@ fn flows_of_udp_many_flows_spread_over_the_workers() {
         assert_eq!(record["destination"]["packets"], 1, "{record}");
     }
 }
+
+/// Two network namespaces joined by veth pairs created on demand; removed on drop.
+struct Namespaces {
+    a: String,
+    b: String,
+}
+
+impl Namespaces {
+    fn new(tag: &str) -> Namespaces {
+        assert!(
+            common::effective_uid_is_root(),
+            "the live multi-worker tests must run as root: they create network namespaces \
+             and veth pairs (CI runs them as root)"
+        );
+        for (tool, package) in [("ip", "iproute2"), ("python3", "python3")] {
+            let found = std::process::Command::new(tool)
+                .arg("-V")
+                .output()
+                .is_ok_and(|o| o.status.success());
+            assert!(
+                found,
+                "`{tool}` is missing: install {package} (dev/install-deps.sh)"
+            );
+        }
+        let id = std::process::id();
+        let ns = Namespaces {
+            a: format!("nsw-{id}-{tag}-a"),
+            b: format!("nsw-{id}-{tag}-b"),
+        };
+        for name in [&ns.a, &ns.b] {
+            run("ip", &["netns", "add", name]);
+            run("ip", &["-n", name, "link", "set", "lo", "up"]);
+        }
+        ns
+    }
+
+    /// A veth pair `nswaN` (in a, 10.233.N.1/30) ↔ `nswbN` (in b, 10.233.N.2/30).
+    fn link(&self, n: u8) {
+        let (a, b) = (format!("nswa{n}"), format!("nswb{n}"));
+        run(
+            "ip",
+            &[
+                "link", "add", &a, "netns", &self.a, "type", "veth", "peer", "name", &b, "netns",
+                &self.b,
+            ],
+        );
+        for (ns, dev, addr) in [
+            (&self.a, &a, format!("10.233.{n}.1/30")),
+            (&self.b, &b, format!("10.233.{n}.2/30")),
+        ] {
+            run("ip", &["-n", ns, "addr", "add", &addr, "dev", dev]);
+            run("ip", &["-n", ns, "link", "set", dev, "up"]);
+        }
+    }
+
+    /// Sends `flows` UDP flows of `packets` packets each from b to a over link `n`, one
+    /// source port per flow (bounded: flows × packets datagrams, all inside namespace b's
+    /// veth to namespace a).
+    fn send(&self, n: u8, flows: u16, packets: u16) {
+        let script = format!(
+            "import socket\n\
+             for i in range({flows}):\n\
+             \x20   s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+             \x20   s.bind(('10.233.{n}.2', 20000 + i))\n\
+             \x20   for _ in range({packets}):\n\
+             \x20       s.sendto(b'x' * 64, ('10.233.{n}.1', 9))\n\
+             \x20   s.close()\n"
+        );
+        run("ip", &["netns", "exec", &self.b, "python3", "-c", &script]);
+    }
+}
+
+impl Drop for Namespaces {
+    fn drop(&mut self) {
+        for name in [&self.a, &self.b] {
+            let _ = std::process::Command::new("ip")
+                .args(["netns", "del", name])
+                .status();
+        }
+    }
+}
+
+fn run(program: &str, args: &[&str]) {
+    let out = std::process::Command::new(program)
+        .args(args)
+        .output()
+        .expect("run a command");
+    assert!(
+        out.status.success(),
+        "{program} {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `netsensor run --workers 2` in namespace a on the interfaces `nswa*` (a glob, so a veth
+/// created while it runs is picked up at the next rescan), with `backend`; returns the flow
+/// records and the run's stderr.
+fn live_two_workers(backend: &str) -> (Vec<Value>, String) {
+    let ns = Namespaces::new(backend);
+    ns.link(0);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = dir.path().join("records.ndjson");
+    let config = dir.path().join("netsensor.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "sensor: {{ name: workers-live, data_directory: {dir} }}\n\
+             listeners: {{ metrics: null, query: null }}\n\
+             records: [packet, flow]\n\
+             flows: {{ idle_timeout_secs: 60 }}\n\
+             pipeline: {{ workers: 2 }}\n\
+             captures:\n  - interfaces: [\"nswa*\"]\n    rescan_interval_ms: 300\n    \
+             backend: {backend}\n    timeout_ms: 50\n\
+             outputs: {{ file: {{ path: {out} }} }}\n",
+            dir = dir.path().display(),
+            out = out.display(),
+        ),
+    )
+    .expect("write config");
+    let stderr_path = dir.path().join("stderr.log");
+    let stderr = std::fs::File::create(&stderr_path).expect("stderr file");
+    let mut sensor = std::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &ns.a,
+            env!("CARGO_BIN_EXE_netsensor"),
+            "run",
+            "--config",
+        ])
+        .arg(&config)
+        .env_remove("NETSENSOR_CONFIG")
+        .stdout(std::process::Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .expect("start netsensor");
+    let log = || std::fs::read_to_string(&stderr_path).unwrap_or_default();
+    let wait = std::time::Duration::from_secs(15);
+    let poll = std::time::Duration::from_millis(100);
+    assert!(
+        common::wait_until(wait, poll, || log().contains("Capture opened")),
+        "the capture did not open: {}",
+        log()
+    );
+    ns.send(0, 100, 3);
+    // A second interface appears while the sensor runs: the glob's rescan opens it.
+    ns.link(1);
+    assert!(
+        common::wait_until(wait, poll, || log().matches("Capture opened").count() >= 2),
+        "the new interface was not captured: {}",
+        log()
+    );
+    ns.send(1, 100, 3);
+    // Give the capture a moment to read the last frames, then stop it.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    run("kill", &["-TERM", &sensor.id().to_string()]);
+    let status = sensor.wait().expect("wait for netsensor");
+    let stderr = log();
+    assert!(
+        status.success(),
+        "netsensor run failed ({status}): {stderr}"
+    );
+    let text = std::fs::read(&out).unwrap_or_default();
+    (common::parse_ndjson(&text), stderr)
+}
+
+/// Every UDP flow the namespaces sent arrives whole (3 packets, one record), although two
+/// workers and two interfaces shared the work, and every packet record names the interface
+/// it came in on.
+fn check_live_flows(records: &[Value], stderr: &str) {
+    for n in 0..2u8 {
+        let interface = format!("nswa{n}");
+        let to_discard = |r: &&Value| {
+            r["network"]["transport"] == "udp"
+                && r["destination"]["ip"] == format!("10.233.{n}.1").as_str()
+                && r["destination"]["port"] == 9
+        };
+        let of = |dataset: &str| -> Vec<&Value> {
+            records
+                .iter()
+                .filter(|r| r["event"]["dataset"] == dataset)
+                .filter(to_discard)
+                .collect()
+        };
+        let flows = of("netsensor.flow");
+        assert_eq!(flows.len(), 100, "UDP flows over {interface}: {stderr}");
+        for flow in flows {
+            assert_eq!(flow["network"]["packets"], 3, "{flow}");
+            assert_eq!(flow["source"]["packets"], 3, "{flow}");
+        }
+        let packets = of("netsensor.packet");
+        assert_eq!(packets.len(), 300, "UDP packets over {interface}: {stderr}");
+        for packet in packets {
+            assert_eq!(
+                packet["observer"]["ingress"]["interface"]["name"],
+                interface.as_str(),
+                "{packet}"
+            );
+        }
+    }
+}
+
+#[test]
+fn live_capture_with_two_workers_and_an_interface_glob() {
+    let (records, stderr) = live_two_workers("pcap");
+    check_live_flows(&records, &stderr);
+}
+
+#[test]
+fn live_af_packet_rings_with_two_workers() {
+    let (records, stderr) = live_two_workers("af_packet");
+    assert!(
+        stderr.contains("backend=\"af_packet\"") || stderr.contains("af_packet"),
+        "{stderr}"
+    );
+    check_live_flows(&records, &stderr);
+}
