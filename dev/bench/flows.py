@@ -2,7 +2,8 @@
 """Flow-only benchmark: netsensor's flow records next to softflowd and argus, and the flow
 table's memory per flow.
 
-    dev/bench/flows.py [--packets N] [--runs N] [--max-load L] [--no-doc]
+    dev/bench/flows.py [--packets N] [--runs N] [--max-load L] [--sample N] [--no-callgrind]
+                       [--no-doc]
 
 `dev/bench/pipeline.py` runs this too (after the per-packet commands, on the same capture,
 in the same run; `--skip-flows` leaves it out). On the benchmark capture of
@@ -15,7 +16,12 @@ dev/bench/make-capture.sh it measures, each under /usr/bin/time with output to /
     argus -X -r FILE -w /dev/null                                 argus' binary records
 
 and prints packets/s, CPU, peak RSS, flow records and netsensor's ratios to the two
-exporters. Then the flow table's memory:
+exporters. Wall-clock rates on a shared machine move with its load; so the same three
+commands also run under `valgrind --tool=callgrind --separate-threads=yes` on the first
+`--sample` packets (default 100 000; cut with editcap and cached next to the capture), and
+their instruction counts — total and busiest thread, per packet — are exact and repeatable
+(`--no-callgrind` leaves this out; without valgrind the section says so). Then the flow
+table's memory:
 
 - the slab slot sizes (IPv4, IPv6), `FlowTable::bytes_per_slot()`, from the unit test that
   prints them;
@@ -58,6 +64,8 @@ DEFAULT_MAX_FLOWS = 262_144
 # Parts of the capture overlaid in time for the memory measurement.
 OVERLAP_CHUNKS = 128
 SLOT_TEST = "records::flow::table::tests::a_flow_slot_stays_well_under_200_bytes"
+# Packets of the capture that run under callgrind.
+DEFAULT_SAMPLE = 100_000
 
 
 @dataclass
@@ -238,10 +246,18 @@ def ratio(a: float | None, b: float | None) -> str:
     return "n/a" if a is None or b is None or b == 0 else f"{a / b:.2f}x"
 
 
-def measure(binary: Path, capture: Path, packets: int, runs: int, work: Path) -> dict:
-    """Runs everything; returns what the report needs."""
+def measure(binary: Path, capture: Path, packets: int, runs: int, work: Path,
+            sample: int = DEFAULT_SAMPLE) -> dict:
+    """Runs everything; returns what the report needs (`sample` 0: no callgrind)."""
     geo, geo_what = pl.geo_yaml()
     default = flow_config(work, None, geo)
+    counted: dict = {}
+    if sample and shutil.which("valgrind"):
+        cut, found = measure_instructions(binary, capture, min(sample, packets), work, default)
+        counted["instructions"] = (cut, pl.capture_packets(cut), found)
+    elif sample:
+        counted["instructions_missing"] = ("Instruction counts: not measured (valgrind is not "
+                                           "installed; Debian package `valgrind`).")
     ns = lambda kinds, out="/dev/null": netsensor_argv(binary, default, kinds, out, capture)  # noqa: E731
     rows = [
         Row(pl.Tool("`netsensor replay --records flow`", ns("flow"), [], capture, packets)),
@@ -314,7 +330,7 @@ def measure(binary: Path, capture: Path, packets: int, runs: int, work: Path) ->
     loads.append(os.getloadavg()[0])
     return {"rows": rows, "loads": loads, "slot": slot, "peak": peak, "baseline": baseline,
             "held": held, "peak_default": peak_default, "overlap": overlap,
-            "marginal": marginal, "geo": geo_what}
+            "marginal": marginal, "geo": geo_what, **counted}
 
 
 def argus_records(capture: Path, work: Path) -> int | None:
@@ -328,6 +344,104 @@ def argus_records(capture: Path, work: Path) -> int | None:
                                 "-", "not", "man"])
     out.unlink(missing_ok=True)
     return len(listed.splitlines()) if listed else None
+
+
+def sample_capture(capture: Path, packets: int) -> Path:
+    """The first `packets` packets of `capture` (editcap), cached next to it under the name
+    make-capture.sh --sample gives it."""
+    out = capture.with_name(f"{capture.stem}-first{packets}.pcap")
+    if out.is_file() and out.stat().st_mtime >= capture.stat().st_mtime:
+        return out
+    subprocess.run(["editcap", "-F", "pcap", "-r", str(capture), str(out), f"1-{packets}"],
+                   check=True, stdout=subprocess.DEVNULL)
+    return out
+
+
+@dataclass
+class Instructions:
+    """Callgrind's instruction counts of one command: per thread, from its summary lines."""
+
+    name: str
+    threads: list[int]
+
+    def total(self) -> int:
+        return sum(self.threads)
+
+    def busiest(self) -> int:
+        return max(self.threads)
+
+
+def callgrind(name: str, argv: list[str], work: Path) -> Instructions | str:
+    """Runs `argv` under callgrind, one profile per thread; the counts, or why not."""
+    out = work / "callgrind"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir()
+    proc = subprocess.run(
+        ["valgrind", "--tool=callgrind", "--separate-threads=yes",
+         f"--callgrind-out-file={out / 'cg.out'}", *argv],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=False,
+    )
+    threads = []
+    for profile in sorted(out.glob("cg.out*")):
+        found = re.search(r"^summary: (\d+)", profile.read_text(errors="replace"), re.M)
+        if found and int(found.group(1)) > 0:
+            threads.append(int(found.group(1)))
+    if proc.returncode != 0 or not threads:
+        return f"callgrind failed (exit {proc.returncode}): {proc.stderr.strip()[-300:]}"
+    return Instructions(name, threads)
+
+
+def measure_instructions(binary: Path, capture: Path, sample: int, work: Path,
+                         config: Path) -> tuple[Path, list[Instructions | str]]:
+    """netsensor, softflowd and argus under callgrind on the first `sample` packets."""
+    cut = sample_capture(capture, sample)
+    pl.log(f"callgrind on {cut.name}")
+    commands = [("`netsensor replay --records flow`",
+                  netsensor_argv(binary, config, "flow", "/dev/null", cut))]
+    if shutil.which("softflowd"):
+        commands.append(("`softflowd -r`", ["softflowd", "-r", str(cut), "-n", "127.0.0.1:9",
+                                            "-v", "9", "-d", "-c", "none",
+                                            "-p", str(work / "softflowd-cg.pid")]))
+    if shutil.which("argus"):
+        commands.append(("`argus -X -r`", ["argus", "-X", "-r", str(cut), "-w", "/dev/null"]))
+    return cut, [callgrind(name, argv, work) for name, argv in commands]
+
+
+def instruction_lines(result: dict) -> list[str]:
+    """The callgrind table and netsensor's ratios to the references."""
+    counted = result.get("instructions")
+    if counted is None:
+        return [result.get("instructions_missing", "Instruction counts: not measured.")]
+    cut, packets, found = counted
+    lines = [
+        f"Instructions (callgrind, `--separate-threads=yes`, on `{cut.name}`: the first "
+        f"{pl.fmt_int(packets)} packets; exact and repeatable, unlike wall-clock times on a "
+        "shared machine):",
+        "",
+        "| command | threads | instructions, all threads | busiest thread | per packet, all "
+        "| per packet, busiest thread |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    counts = [c for c in found if isinstance(c, Instructions)]
+    for c in found:
+        if isinstance(c, str):
+            lines.append(f"| not measured: {c} ||||||")
+            continue
+        lines.append(
+            f"| {c.name} | {len(c.threads)} | {pl.fmt_int(c.total())} | {pl.fmt_int(c.busiest())} "
+            f"| {pl.fmt_int(round(c.total() / packets))} "
+            f"| {pl.fmt_int(round(c.busiest() / packets))} |"
+        )
+    if counts and counts[0].name.startswith("`netsensor"):
+        ours = counts[0]
+        lines.append("")
+        for ref in counts[1:]:
+            lines.append(
+                f"- {ours.name} / {ref.name}: {ours.busiest() / ref.busiest():.2f}x the "
+                f"instructions of the busiest thread, {ours.total() / ref.total():.2f}x in all "
+                "threads (below 1: fewer)"
+            )
+    return lines
 
 
 def report(result: dict, packets: int) -> tuple[list[str], list[str], list[str]]:
@@ -410,7 +524,7 @@ def section(result: dict, packets: int, capture: Path, size: int, runs: int,
     """What is printed, and the document block."""
     table, ratios, memory = report(result, packets)
     loads = result["loads"]
-    printed = [*table, "", *ratios, "", *memory]
+    printed = [*table, "", *ratios, "", *instruction_lines(result), "", *memory]
     body = [
         "",
         f"Measured {m['date']} by `dev/bench/flows.py` (part of `dev/bench/pipeline.py`): the "
@@ -430,6 +544,8 @@ def section(result: dict, packets: int, capture: Path, size: int, runs: int,
         "",
         *ratios,
         "",
+        *instruction_lines(result),
+        "",
         "Flow table memory (netsensor, `--records flow`; the median of "
         f"{runs} run(s) for each resident set; the last three lines on `{result['overlap'].name}`, "
         f"the capture cut into {OVERLAP_CHUNKS} parts overlaid in time, with flow timeouts of "
@@ -441,11 +557,12 @@ def section(result: dict, packets: int, capture: Path, size: int, runs: int,
     return printed, body
 
 
-def run(binary: Path, capture: Path, packets: int, runs: int, m: dict[str, str]) -> list[str]:
+def run(binary: Path, capture: Path, packets: int, runs: int, m: dict[str, str],
+        sample: int = DEFAULT_SAMPLE) -> list[str]:
     """Measures and prints; returns the document block's lines (pipeline.py's entry)."""
     work = Path(tempfile.mkdtemp(prefix="netsensor-flows-"))
     try:
-        result = measure(binary, capture, packets, runs, work)
+        result = measure(binary, capture, packets, runs, work, sample)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     printed, body = section(result, packets, capture, capture.stat().st_size, runs, m)
@@ -461,6 +578,9 @@ def main() -> None:
     parser.add_argument("--wait", type=float, default=300, help="seconds to wait for the load")
     parser.add_argument("--doc", type=Path, default=REPO / "docs/benchmarks.md")
     parser.add_argument("--no-doc", action="store_true")
+    parser.add_argument("--sample", type=int, default=DEFAULT_SAMPLE,
+                        help="packets counted under callgrind")
+    parser.add_argument("--no-callgrind", action="store_true")
     args = parser.parse_args()
 
     target = Path(os.environ.get("CARGO_TARGET_DIR") or REPO / "target")
@@ -470,7 +590,8 @@ def main() -> None:
     capture, _ = pl.prepare_capture(args.packets, 0)
     packets = pl.capture_packets(capture)
     pl.wait_for_quiet(args.max_load, args.wait)
-    body = run(binary, capture, packets, args.runs, pl.machine())
+    body = run(binary, capture, packets, args.runs, pl.machine(),
+               0 if args.no_callgrind else args.sample)
     if args.no_doc:
         return
     text = args.doc.read_text() if args.doc.is_file() else "# Benchmarks\n"
