@@ -112,6 +112,7 @@ bench: deps geo release
 	$(CARGO) bench -p netsensor --bench packet --locked
 	dev/bench/pipeline.py
 	dev/bench/dataset.py
+	dev/bench/veth.py
 	dev/stack/stack.sh ensure kafka
 	dev/stack/kafka/bench.sh "$$(dev/bench/make-capture.sh | head -1)"
 

@@ -319,8 +319,9 @@ pub struct AfPacketSection {
     pub block_count: u32,
     /// Longest a partly filled block waits before it is handed over (1..=60000).
     pub block_timeout_ms: u32,
-    /// Fanout group id (0..=65535). Default (`null`): derived from the process id, so two
-    /// sensors on one host never join each other's group.
+    /// Fanout group id (0..=65535). Default (`null`): an unused id the kernel picks
+    /// (PACKET_FANOUT_FLAG_UNIQUEID), so two sensors on one host never join each other's
+    /// group.
     pub fanout_group: Option<u16>,
 }
 

@@ -277,7 +277,7 @@ pub struct AfPacketConfig {
     /// Longest a partly filled block waits.
     #[serde(rename = "block_timeout_ms", serialize_with = "ser_millis")]
     pub block_timeout: Duration,
-    /// Fanout group id; `None`: derived from the process id.
+    /// Fanout group id; `None`: an unused id the kernel picks.
     pub fanout_group: Option<u16>,
 }
 
@@ -2427,11 +2427,11 @@ mod tests {
         );
         assert_err(
             "captures:\n  - interfaces: [\"!docker*\"]\n",
-            "t.yaml:2:20: captures[0].interfaces[0]: only exclusions given",
+            "t.yaml:2:18: captures[0].interfaces[0]: only exclusions given",
         );
         assert_err(
             "captures:\n  - interfaces: [eth0, \"!\"]\n",
-            "t.yaml:2:26: captures[0].interfaces[1]: `!` must be followed",
+            "t.yaml:2:24: captures[0].interfaces[1]: `!` must be followed",
         );
     }
 

@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
 
 use super::{DatasetError, Export, Settings, Summary};
-use crate::capture::live::{self, LiveCapture, LiveSettings};
+use crate::capture::live::{LiveCapture, LiveSettings};
+use crate::capture::select::select;
 use crate::capture::{FrameBatch, LiveSource};
 use crate::config::Config;
 
@@ -31,14 +32,9 @@ pub fn open_captures(config: &Config) -> Result<Vec<Box<dyn LiveSource>>, Datase
     for capture in &config.captures {
         let selected: Vec<String> = match capture.selection.single_name() {
             Some(name) => vec![name.to_owned()],
-            None => live::list_interfaces()
-                .map_err(|e| {
-                    DatasetError::Settings(format!("cannot list capture interfaces: {e}"))
-                })?
-                .into_iter()
-                .map(|i| i.name)
-                .filter(|name| capture.selection.matches(name))
-                .collect(),
+            None => select(&capture.selection).map_err(|e| {
+                DatasetError::Settings(format!("cannot list network interfaces: {e}"))
+            })?,
         };
         if selected.is_empty() {
             return Err(DatasetError::Settings(format!(
