@@ -360,15 +360,21 @@ impl PcapFile {
     /// records before it have been returned. After an error, later calls return `Ok(None)`.
     pub fn next_frame(&mut self, data: &mut Vec<u8>) -> Result<Option<FrameMeta>, OfflineError> {
         data.clear();
+        self.append_frame(data)
+    }
+
+    /// Like [`PcapFile::next_frame`], but appends the packet's bytes to `data` (the frame is
+    /// `data[old length..]`), so a reader filling a batch copies each frame once; `data`
+    /// is left as it was when no frame is returned.
+    pub fn append_frame(&mut self, data: &mut Vec<u8>) -> Result<Option<FrameMeta>, OfflineError> {
+        let start = data.len();
         if self.state.finished {
             return Ok(None);
         }
         let result = self.read_frame(data);
         if !matches!(result, Ok(Some(_))) {
             self.state.finished = true;
-            if result.is_err() {
-                data.clear();
-            }
+            data.truncate(start);
         }
         result
     }
@@ -426,7 +432,10 @@ impl PcapFile {
                 return Err(self.state.corrupt("parser made no progress".to_owned()));
             }
             let frame = outcome?;
-            self.reader.consume(consumed);
+            // No shift of the unread bytes to the buffer's start after each record (that
+            // copied the whole file once more, a third of the reader's work): the refill
+            // before a read moves only the partial record left.
+            self.reader.consume_noshift(consumed);
             self.state.offset += consumed as u64;
             if let Some(meta) = frame {
                 return Ok(Some(meta));
