@@ -29,14 +29,43 @@ const MAX_TAGS: usize = 2;
 /// Decodes `frame` like [`super::decode_with`] with the same `options` when it is one of
 /// the plain cases above; `None` otherwise. UDP on the ports `options` decapsulate is left
 /// to the full decoder.
-#[inline]
 pub fn decode_wire<'a>(
     options: &DecodeOptions,
     link_type: LinkType,
     frame: &'a [u8],
     wire_len: u32,
 ) -> Option<Decoded<'a>> {
-    let mut out = Decoded::empty();
+    let mut out = empty();
+    decode_into(options, link_type, frame, wire_len, &mut out).then_some(out)
+}
+
+/// An empty [`Decoded`] for [`decode_into`] to fill.
+pub fn empty<'a>() -> Decoded<'a> {
+    Decoded::empty()
+}
+
+/// [`decode_wire`] into `out` (which must be [`empty`]), so the caller's `Decoded` — a few
+/// hundred bytes — is filled where it lies instead of being returned and moved. True when
+/// the fast path answered; when false, `out` holds a partial answer to be discarded.
+#[inline]
+pub fn decode_into<'a>(
+    options: &DecodeOptions,
+    link_type: LinkType,
+    frame: &'a [u8],
+    wire_len: u32,
+    out: &mut Decoded<'a>,
+) -> bool {
+    fill(options, link_type, frame, wire_len, out).is_some()
+}
+
+#[inline]
+fn fill<'a>(
+    options: &DecodeOptions,
+    link_type: LinkType,
+    frame: &'a [u8],
+    wire_len: u32,
+    out: &mut Decoded<'a>,
+) -> Option<()> {
     let (ether_type, at) = match link_type {
         LinkType::Ethernet => {
             let header = frame.get(..14)?;
@@ -148,7 +177,7 @@ pub fn decode_wire<'a>(
         }
         _ => return None,
     }
-    Some(out)
+    Some(())
 }
 
 /// An IPv4 header whose lengths agree with the bytes captured, no fragment, no AH; its

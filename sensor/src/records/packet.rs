@@ -179,16 +179,11 @@ impl PacketBuilder {
         // The plain frames take the fast header path; it gives the full decoder's answer
         // or none (tunnels, fragments, extension headers, odd lengths).
         let options = &self.decode_options;
-        let fast = decode::fast::decode_wire(options, meta.link, frame, meta.wire_len);
-        let full;
-        // Borrowed, not moved: `Decoded` is a few hundred bytes.
-        let decoded = match &fast {
-            Some(decoded) => decoded,
-            None => {
-                full = decode::decode_with(options, meta.link, frame, meta.wire_len);
-                &full
-            }
-        };
+        let mut decoded = decode::fast::empty();
+        if !decode::fast::decode_into(options, meta.link, frame, meta.wire_len, &mut decoded) {
+            decoded = decode::decode_with(options, meta.link, frame, meta.wire_len);
+        }
+        let decoded = &decoded;
         let mut error = decoded.error;
         let ip = decoded.ip()?;
         let enricher = &*self.enricher;

@@ -298,6 +298,8 @@ impl FlowTable {
 
     /// Exports what is due at `now_ns`: ended connections past their linger, idle flows,
     /// and interim records of long flows. Scans at most every half second of table time.
+    /// The check is inlined into every packet's accounting; the scan is not.
+    #[inline]
     pub fn expire(&mut self, now_ns: i64, out: &mut Vec<FlowExport>) {
         // A clock that jumped back (one far-future timestamp) must not stop the scans.
         if now_ns < self.next_scan && self.next_scan.saturating_sub(now_ns) <= SCAN_INTERVAL_NS {
@@ -307,6 +309,12 @@ impl FlowTable {
         if now_ns < self.next_due {
             return;
         }
+        self.scan(now_ns, out);
+    }
+
+    /// Walks the table and exports what is due at `now_ns`.
+    #[inline(never)]
+    fn scan(&mut self, now_ns: i64, out: &mut Vec<FlowExport>) {
         let settings = self.settings;
         let before = out.len();
         let mut next_due = i64::MAX;
