@@ -328,13 +328,13 @@ def workers_run(binary: Path, config: Path, capture: Path, packets: int, runs: i
     """`netsensor replay --workers N` on the benchmark capture for each mode and N; the
     table rows for docs/benchmarks.md (block `workers`)."""
     rows = [
-        "| records | workers | wall s | packets/s | speed-up | CPU s (user+sys) | CPU % | peak RSS MB |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| records | workers | wall s | packets/s | speed-up | CPU s (user+sys) | CPU % | peak RSS MB | load avg |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for label, records in WORKER_MODES:
         base = None
         for n in counts:
-            wait_for_quiet(max_load, wait)
+            load = wait_for_quiet(max_load, wait)
             argv = [str(binary), "replay", "--config", str(config), "--speed", "max",
                     "--no-progress", "--records", records, "--workers", str(n),
                     "--out", "/dev/null", str(capture)]
@@ -347,7 +347,8 @@ def workers_run(binary: Path, config: Path, capture: Path, packets: int, runs: i
             base = base or pps
             rows.append(
                 f"| {label} | {n} | {r.wall:.2f} | {fmt_int(pps)} | {pps / base:.2f}x "
-                f"| {r.user:.2f}+{r.sys:.2f} | {100 * r.cpu / r.wall:.0f}% | {r.rss_kb / 1024:.0f} |"
+                f"| {r.user:.2f}+{r.sys:.2f} | {100 * r.cpu / r.wall:.0f}% | {r.rss_kb / 1024:.0f} "
+                f"| {load:.2f} |"
             )
     return rows
 
@@ -375,7 +376,8 @@ def workers_body(m: dict[str, str], packets: int, capture: Path, runs: int, rows
         f"({fmt_int(packets)} packets, `{capture.name}`, page cache), median of {runs} run(s); "
         f"netsensor with {geo_where(geo_what)}. The reading thread decodes each frame's key and "
         "dispatches it to its flow's worker; every worker builds its own records and one "
-        "output thread writes them (docs/pipeline.md). CPU % is of one core.",
+        "output thread writes them (docs/pipeline.md). CPU % is of one core; the load average "
+        "(1 min) is the machine's before each command (other work shares its 2 cores).",
         "",
         f"- Machine: {m['cpu']}, {m['cores']}, {m['memory']} RAM; {m['kernel']}; "
         f"commit {m['commit']}",
