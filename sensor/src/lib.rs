@@ -4,8 +4,10 @@
 //!
 //! 1. [`capture`] — frames from libpcap (live) or pcap/pcapng files (replay), in pooled
 //!    [`capture::FrameBatch`]es.
-//! 2. [`pipeline`] — a bounded queue carries batches from the capture threads to the
-//!    processing thread (live capture drops and counts when it is full; replay waits).
+//! 2. [`pipeline`] — bounded queues carry batches from the capture threads to the
+//!    processing worker(s): one by default, or `pipeline.workers` fed by a direction-free
+//!    hash of each frame's flow, with one output stage (live capture drops and counts when
+//!    a queue is full; replay waits).
 //! 3. [`decode`] — link, VLAN, IP, transport and app-layer summaries (DNS, TLS, HTTP).
 //! 4. [`enrich`] — Community ID, service names, passive OS guess, GeoIP/ASN, privacy.
 //! 5. [`records`] — ECS records from `netsensor-schema`, serialized as NDJSON.
