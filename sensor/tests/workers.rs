@@ -442,3 +442,27 @@ fn live_af_packet_rings_with_two_workers() {
     );
     check_live_flows(&records, &stderr);
 }
+
+#[test]
+fn the_summary_adds_up_over_the_workers() {
+    // `replay --summary` (packets by transport, services, countries) sums every worker's
+    // counts: the same text as with one worker.
+    let path = common::fixtures_dir().join("mixed-large-many-protocols.pcap");
+    let summary = |workers: &str| {
+        let output = common::netsensor()
+            .arg("replay")
+            .arg(&path)
+            .args(["--summary", "--out", "/dev/null", "--no-progress"])
+            .args(["--workers", workers])
+            .output()
+            .expect("run netsensor");
+        assert!(output.status.success(), "{output:?}");
+        let text = String::from_utf8_lossy(&output.stderr).into_owned();
+        let start = text.find("packets: ").expect("a summary");
+        text[start..].to_owned()
+    };
+    let one = summary("1");
+    assert!(one.contains("packets by transport:"), "{one}");
+    assert_eq!(summary("2"), one);
+    assert_eq!(summary("3"), one);
+}
