@@ -277,7 +277,9 @@ impl PacketBuilder {
                 return None;
             }
             scratch.clear();
-            match parse_app(decoded, enricher.scrub_urls, scratch) {
+            // Only the kind of summary is kept here, never its text: scrubbing URLs (which
+            // changes only the text) would be wasted work.
+            match parse_app(decoded, false, scratch) {
                 Ok(App::None) => None,
                 Ok(App::Dns(_, protocol)) => Some(protocol),
                 Ok(App::Tls(_)) => Some("tls"),
