@@ -415,6 +415,11 @@ fn replay_with(
         &health,
         args.summary,
     );
+    let processor = if args.overload == crate::cli::OverloadArg::Shed {
+        processor.with_shedding(shed_settings(config))
+    } else {
+        processor
+    };
     info!(workers, "Replaying.");
     let progress = (!args.no_progress && !to_stdout && std::io::stderr().is_terminal())
         .then(|| progress_bar(&args.files));
@@ -467,6 +472,7 @@ fn finish(report: RunReport, lost_fails: bool) -> Result<ExitCode> {
         records = report.records,
         seconds = format!("{:.3}", report.elapsed_secs),
         packets_per_sec = format!("{rate:.0}"),
+        shed = report.shed,
         "Run finished."
     );
     if let Some(summary) = &report.summary {
@@ -541,6 +547,10 @@ fn run_live(args: RunArgs) -> Result<ExitCode> {
         &health,
         false,
     );
+    let processor = match config.pipeline.overload.mode {
+        config::OverloadMode::Shed => processor.with_shedding(shed_settings(&config)),
+        config::OverloadMode::Block => processor,
+    };
     info!(workers, "Capturing.");
     let queue = QueueSettings {
         batch_frames: config.pipeline.batch_size,
@@ -548,6 +558,16 @@ fn run_live(args: RunArgs) -> Result<ExitCode> {
     };
     let report = pipeline::run_live(captures, rescan, processor, queue, stop_flag()?);
     finish(report, false)
+}
+
+/// Load shedding from `pipeline.overload`; the seed is the observer's, so a run is
+/// repeatable and two sensors sample the same flows.
+fn shed_settings(config: &Config) -> pipeline::shed::ShedSettings {
+    pipeline::shed::ShedSettings {
+        high_watermark: config.pipeline.overload.high_watermark,
+        low_watermark: config.pipeline.overload.low_watermark,
+        seed: crate::records::id::observer_seed(&config.sensor.name),
+    }
 }
 
 /// How frames are decoded: `config.tunnels`, decapsulating or not.

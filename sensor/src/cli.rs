@@ -99,6 +99,21 @@ pub struct ReplayArgs {
     /// are the same as with one worker, in another order.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
     pub workers: Option<u16>,
+    /// What a worker that falls behind does: `block` (the reader waits; every record is
+    /// kept) or `shed` (as live capture does: flow-consistent sampling past
+    /// `pipeline.overload.high_watermark`; records carry `netsensor.sample_rate`, rollups
+    /// stay exact).
+    #[arg(long, value_enum, default_value_t = OverloadArg::Block)]
+    pub overload: OverloadArg,
+}
+
+/// `replay --overload`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OverloadArg {
+    /// Wait for the workers; nothing is left out.
+    Block,
+    /// Sample flows while a worker's queue is over the high watermark.
+    Shed,
 }
 
 /// `netsensor check-config`.

@@ -466,3 +466,94 @@ fn the_summary_adds_up_over_the_workers() {
     assert_eq!(summary("2"), one);
     assert_eq!(summary("3"), one);
 }
+
+/// The number after `name=` in the run's final log line.
+fn logged(stderr: &str, name: &str) -> u64 {
+    let line = stderr
+        .lines()
+        .rev()
+        .find(|l| l.contains("Run finished"))
+        .unwrap_or_else(|| panic!("no final log line: {stderr}"));
+    let at = line
+        .find(&format!("{name}="))
+        .unwrap_or_else(|| panic!("no {name} in {line}"));
+    line[at + name.len() + 1..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect::<String>()
+        .parse()
+        .unwrap_or_else(|_| panic!("no number after {name}= in {line}"))
+}
+
+#[test]
+fn replay_with_overload_shed_samples_packets_and_keeps_rollups_exact() {
+    // Small batches and watermarks near empty: the reader outpaces the workers building
+    // packet records by far, so the queues stay over the high watermark and shedding
+    // engages. Rollups are counted before shedding: exactly those of a run that keeps all.
+    let mut files = common::fixtures();
+    files.extend(crafted_captures());
+    files.extend(common::fixtures());
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("netsensor.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "{CONFIG}pipeline: {{ batch_size: 4, queue_batches: 64, overload: \
+             {{ mode: shed, high_watermark: 0.05, low_watermark: 0.02 }} }}\n"
+        ),
+    )
+    .expect("write config");
+    let run = |overload: &str| {
+        let output = common::netsensor()
+            .arg("replay")
+            .args(&files)
+            .arg("--config")
+            .arg(&config)
+            .args(["--records", "packet,rollup", "--out", "-", "--no-progress"])
+            .args(["--workers", "2", "--overload", overload])
+            .output()
+            .expect("run netsensor");
+        let replay = common::from_output(&output);
+        assert!(
+            matches!(replay.code, Some(0) | Some(2)),
+            "{}",
+            replay.stderr
+        );
+        replay
+    };
+    let (all, shed) = (run("block"), run("shed"));
+    let rollups = |records: &[Value]| {
+        let r: Vec<Value> = records
+            .iter()
+            .filter(|r| r["event"]["dataset"] == "netsensor.rollup")
+            .cloned()
+            .collect();
+        multiset(&r, Match::Exact)
+    };
+    assert_eq!(
+        rollups(&shed.records),
+        rollups(&all.records),
+        "rollups stay exact"
+    );
+    let packets = |records: &[Value]| -> Vec<Value> {
+        records
+            .iter()
+            .filter(|r| r["event"]["dataset"] == "netsensor.packet")
+            .cloned()
+            .collect()
+    };
+    let (kept, every) = (packets(&shed.records), packets(&all.records));
+    let left_out = logged(&shed.stderr, "shed");
+    assert_eq!(logged(&all.stderr, "shed"), 0);
+    assert!(left_out > 0, "shedding never engaged: {}", shed.stderr);
+    assert_eq!(kept.len() as u64 + left_out, every.len() as u64);
+    let mut scaled = 0;
+    for record in &kept {
+        let rate = record["netsensor"]["sample_rate"]
+            .as_u64()
+            .expect("sample_rate");
+        assert!(rate.is_power_of_two(), "{record}");
+        scaled += u64::from(rate > 1);
+    }
+    assert!(scaled > 0, "no kept record says it was sampled");
+}

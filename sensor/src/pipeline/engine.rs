@@ -12,8 +12,9 @@ use crate::records::packet::Emitted;
 use crate::records::rollup::RollupPartial;
 use crate::records::{EndReason, FlowRecorder, PacketBuilder, Rollups};
 use crate::telemetry::metrics::{DecodeErrorCounters, Metrics};
-use netsensor_schema::RecordKind;
+use netsensor_schema::{RecordKind, SampleRate};
 
+use super::shed::Shedder;
 use super::{RecordSettings, Summary};
 
 /// Where a worker's records go.
@@ -61,6 +62,8 @@ pub(crate) struct Engine {
     pub packets: u64,
     /// Traffic summary, when asked for.
     pub summary: Option<Summary>,
+    /// Load shedding, when on (see [`super::shed`]).
+    pub shedder: Option<Shedder>,
 }
 
 impl Engine {
@@ -119,6 +122,7 @@ impl Engine {
             rollups_ndjson: Vec::new(),
             packets: 0,
             summary: summary.then(Summary::default),
+            shedder: None,
         }
     }
 
@@ -141,6 +145,7 @@ impl Engine {
         let (emit_packets, ndjson) = (self.emit_packets, &mut self.packets_ndjson);
         let (flows, rollups) = (&mut self.flows, &mut self.rollups);
         let summary = &mut self.summary;
+        let shedder = &mut self.shedder;
         let decode_errors = &self.decode_errors;
         for (meta, data) in batch.iter() {
             last_time = Some(meta.timestamp_ns);
@@ -152,8 +157,27 @@ impl Engine {
             }
             self.builder
                 .with_record(source, meta, data, |record, error| {
-                    if emit_packets {
-                        match serde_json::to_writer(&mut *ndjson, record) {
+                    // Rollups count every packet, before any shedding.
+                    if let Some(rollups) = rollups.as_mut() {
+                        rollups.observe(record);
+                    }
+                    // 0: shed; else 1 in `rate` flows kept.
+                    let rate = shedder.as_mut().map_or(1, |s| {
+                        if s.keeps_record(record) {
+                            s.sample_rate()
+                        } else {
+                            0
+                        }
+                    });
+                    if rate > 0 && emit_packets {
+                        let written_ok = if rate == 1 {
+                            serde_json::to_writer(&mut *ndjson, record)
+                        } else {
+                            let mut scaled = record.clone();
+                            scaled.netsensor.sample_rate = SampleRate(rate);
+                            serde_json::to_writer(&mut *ndjson, &scaled)
+                        };
+                        match written_ok {
                             Ok(()) => {
                                 ndjson.push(b'\n');
                                 written += 1;
@@ -161,11 +185,8 @@ impl Engine {
                             Err(err) => error!(error = %err, "A record could not be serialized."),
                         }
                     }
-                    if let Some(flows) = flows.as_mut() {
+                    if let (true, Some(flows)) = (rate > 0, flows.as_mut()) {
                         flows.observe(record);
-                    }
-                    if let Some(rollups) = rollups.as_mut() {
-                        rollups.observe(record);
                     }
                     if let Some(layer) = error {
                         decode_errors.inc(layer);
@@ -209,6 +230,13 @@ impl Engine {
             rollups.advance_to(start_ns);
         }
         self.write_rollups(sink);
+    }
+
+    /// Lets load shedding look at this worker's queue before a batch.
+    pub fn observe_queue(&mut self, waiting: usize, capacity: usize) {
+        if let Some(shedder) = &mut self.shedder {
+            shedder.update(waiting, capacity);
+        }
     }
 
     /// Live: moves the rollup clock to the interval `now_ns` falls in, so an idle worker

@@ -86,6 +86,7 @@ pub fn run_live(
         match full_rx.recv_timeout(Duration::from_millis(500)) {
             Ok(batch) => {
                 depth.set(full_rx.len() as i64);
+                processor.observe_queue(full_rx.len(), queue.queue_batches);
                 processor.process(&batch, false);
                 let _ = free_tx.try_send(batch);
                 if full_rx.is_empty() {

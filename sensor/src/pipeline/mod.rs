@@ -16,6 +16,7 @@ pub mod dispatch;
 mod engine;
 mod live;
 mod outputs;
+pub mod shed;
 mod workers;
 
 use std::collections::HashMap;
@@ -65,6 +66,8 @@ pub struct RunReport {
     pub summary: Option<Summary>,
     /// Wall-clock time of the run.
     pub elapsed_secs: f64,
+    /// Packets whose record and flow share load shedding left out.
+    pub shed: u64,
 }
 
 /// Counts for the end-of-run summary (`replay --summary`, `make demo`).
@@ -202,6 +205,8 @@ impl Processor {
         summary: bool,
     ) -> Self {
         let workers = builders.len().max(1);
+        // Shown at 0 when nothing is shed, so a dashboard sees the series.
+        let _ = metrics.packets_shed_overload();
         let mut outputs = Outputs::new(outputs, metrics, health);
         let mut per_worker = records;
         if let Some(flows) = &mut per_worker.flows {
@@ -234,6 +239,24 @@ impl Processor {
         }
     }
 
+    /// Turns on load shedding in every worker (see [`shed`]).
+    pub fn with_shedding(mut self, settings: shed::ShedSettings) -> Self {
+        let single = self.engines.len() == 1;
+        for (index, engine) in self.engines.iter_mut().enumerate() {
+            let queue = if single {
+                "capture".to_owned()
+            } else {
+                format!("worker-{index}")
+            };
+            engine.shedder = Some(shed::Shedder::new(
+                settings,
+                self.metrics.packets_shed_overload(),
+                self.metrics.sample_rate(&queue),
+            ));
+        }
+        self
+    }
+
     /// Number of workers.
     pub fn workers(&self) -> usize {
         self.engines.len()
@@ -245,6 +268,13 @@ impl Processor {
     pub fn process(&mut self, batch: &FrameBatch, packet_time: bool) {
         if let Some(engine) = self.engines.first_mut() {
             engine.process(batch, packet_time, None, &mut self.outputs);
+        }
+    }
+
+    /// Lets load shedding on the first worker look at its queue.
+    pub fn observe_queue(&mut self, waiting: usize, capacity: usize) {
+        if let Some(engine) = self.engines.first_mut() {
+            engine.observe_queue(waiting, capacity);
         }
     }
 
@@ -292,6 +322,7 @@ impl RunReport {
     /// Adds one worker's packets and summary.
     fn add_engine(&mut self, engine: Engine) {
         self.packets += engine.packets;
+        self.shed += engine.shedder.as_ref().map_or(0, |s| s.shed_packets);
         if let Some(summary) = engine.summary {
             match &mut self.summary {
                 Some(total) => total.merge(summary),
@@ -363,6 +394,7 @@ fn run_replay_single(
         });
     for batch in full_rx.iter() {
         depth.set(full_rx.len() as i64);
+        processor.observe_queue(full_rx.len(), queue.queue_batches);
         processor.process(&batch, true);
         let _ = free_tx.try_send(batch);
     }

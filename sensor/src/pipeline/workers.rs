@@ -199,6 +199,7 @@ fn work_replay(
         depth.set(rx.len() as i64);
         match work {
             Work::Frames { batch, clock_ns } => {
+                engine.observe_queue(rx.len(), rx.capacity().unwrap_or(1));
                 engine.process(&batch, true, clock_ns, sink);
                 let _ = free.try_send(batch);
             }
@@ -228,6 +229,7 @@ fn work_live(
         match rx.recv_timeout(Duration::from_millis(500)) {
             Ok(Work::Frames { batch, .. }) => {
                 depth.set(rx.len() as i64);
+                engine.observe_queue(rx.len(), rx.capacity().unwrap_or(1));
                 engine.process(&batch, false, None, sink);
                 let _ = free.try_send(batch);
             }

@@ -117,6 +117,22 @@ pub const CAPTURE_FREEZE_QUEUE: MetricDef = MetricDef {
     help: "Times an AF_PACKET ring was frozen because user space fell behind (kernel \
            tp_freeze_q_cnt; events, not packets; always 0 with libpcap)",
 };
+/// `netsensor_packets_shed_total`
+pub const PACKETS_SHED: MetricDef = MetricDef {
+    name: "netsensor_packets_shed_total",
+    kind: MetricKind::Counter,
+    labels: &["reason"],
+    help: "Packets whose packet record and flow share were left out by load shedding \
+           (flow-consistent sampling), by reason: overload (a worker's queue passed \
+           pipeline.overload.high_watermark); rollups still count them",
+};
+/// `netsensor_sample_rate`
+pub const SAMPLE_RATE: MetricDef = MetricDef {
+    name: "netsensor_sample_rate",
+    kind: MetricKind::Gauge,
+    labels: &["queue"],
+    help: "Load shedding now: 1 in this many flows kept by the worker of this queue (1: none shed)",
+};
 /// `netsensor_records_total`
 pub const RECORDS: MetricDef = MetricDef {
     name: "netsensor_records_total",
@@ -276,6 +292,8 @@ pub const METRICS: &[MetricDef] = &[
     PACKETS_DROPPED,
     FRAMES_OVERSIZED,
     CAPTURE_FREEZE_QUEUE,
+    PACKETS_SHED,
+    SAMPLE_RATE,
     CAPTURE_UP,
     DECODE_ERRORS,
     RECORDS,
@@ -398,6 +416,8 @@ struct Inner {
     packets_dropped: Labelled<Counter>,
     frames_oversized: Labelled<Counter>,
     capture_freeze_queue: Labelled<Counter>,
+    packets_shed: Labelled<Counter>,
+    sample_rate: Labelled<Gauge>,
     capture_up: Labelled<Gauge>,
     decode_errors: Labelled<Counter>,
     records: Labelled<Counter>,
@@ -476,6 +496,8 @@ impl Metrics {
             packets_dropped: family(r, &PACKETS_DROPPED),
             frames_oversized: family(r, &FRAMES_OVERSIZED),
             capture_freeze_queue: family(r, &CAPTURE_FREEZE_QUEUE),
+            packets_shed: family(r, &PACKETS_SHED),
+            sample_rate: family(r, &SAMPLE_RATE),
             capture_up: family(r, &CAPTURE_UP),
             decode_errors: family(r, &DECODE_ERRORS),
             records: family(r, &RECORDS),
@@ -561,6 +583,16 @@ impl Metrics {
     /// `netsensor_records_total{kind}`.
     pub fn records(&self, kind: RecordKind) -> Counter {
         self.inner.records.with(&[kind.name()])
+    }
+
+    /// `netsensor_packets_shed_total{reason="overload"}`.
+    pub fn packets_shed_overload(&self) -> Counter {
+        self.inner.packets_shed.with(&["overload"])
+    }
+
+    /// `netsensor_sample_rate{queue}`.
+    pub fn sample_rate(&self, queue: &str) -> Gauge {
+        self.inner.sample_rate.with(&[queue])
     }
 
     /// `netsensor_queue_depth{queue}` (batches waiting).
@@ -1055,6 +1087,8 @@ mod tests {
         m.delivery("es").request_duration.observe(0.02);
         m.queue_depth("decode").set(0);
         m.queue_capacity("decode").set(8);
+        let _ = m.packets_shed_overload();
+        m.sample_rate("worker-0").set(1);
         let page = m.encode_prometheus_text();
         let mut help_names = BTreeSet::new();
         for line in page.lines() {
