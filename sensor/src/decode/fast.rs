@@ -36,12 +36,30 @@ pub fn decode_wire<'a>(
     wire_len: u32,
 ) -> Option<Decoded<'a>> {
     let mut out = empty();
-    decode_into(options, link_type, frame, wire_len, &mut out).then_some(out)
+    decode_into(
+        options,
+        link_type,
+        frame,
+        wire_len,
+        TcpOptionsWanted::All,
+        &mut out,
+    )
+    .then_some(out)
 }
 
 /// An empty [`Decoded`] for [`decode_into`] to fill.
 pub fn empty<'a>() -> Decoded<'a> {
     Decoded::empty()
+}
+
+/// Which TCP headers get their options parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TcpOptionsWanted {
+    /// Every one, as the full decoder does.
+    All,
+    /// Only those of SYN and SYN-ACK segments (what the OS guess reads); the others keep
+    /// [`TcpOptions::default`]. Flows use nothing else of the options.
+    SynOnly,
 }
 
 /// [`decode_wire`] into `out` (which must be [`empty`]), so the caller's `Decoded` — a few
@@ -53,9 +71,10 @@ pub fn decode_into<'a>(
     link_type: LinkType,
     frame: &'a [u8],
     wire_len: u32,
+    tcp_options: TcpOptionsWanted,
     out: &mut Decoded<'a>,
 ) -> bool {
-    fill(options, link_type, frame, wire_len, out).is_some()
+    fill(options, link_type, frame, wire_len, tcp_options, out).is_some()
 }
 
 #[inline]
@@ -64,6 +83,7 @@ fn fill<'a>(
     link_type: LinkType,
     frame: &'a [u8],
     wire_len: u32,
+    tcp_options: TcpOptionsWanted,
     out: &mut Decoded<'a>,
 ) -> Option<()> {
     let (ether_type, at) = match link_type {
@@ -135,7 +155,11 @@ fn fill<'a>(
                     seq: be32(fixed, 4),
                     ack: be32(fixed, 8),
                     window: be16(fixed, 14),
-                    options: TcpOptions::parse(&payload[20..header_len]),
+                    options: if tcp_options == TcpOptionsWanted::All || fixed[13] & 0x02 != 0 {
+                        TcpOptions::parse(&payload[20..header_len])
+                    } else {
+                        TcpOptions::default()
+                    },
                     payload_length: ip
                         .payload_length
                         .min(on_wire)

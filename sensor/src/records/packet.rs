@@ -180,7 +180,16 @@ impl PacketBuilder {
         // or none (tunnels, fragments, extension headers, odd lengths).
         let options = &self.decode_options;
         let mut decoded = decode::fast::empty();
-        if !decode::fast::decode_into(options, meta.link, frame, meta.wire_len, &mut decoded) {
+        // TCP options serve only the OS guess of SYNs here.
+        let wanted = decode::fast::TcpOptionsWanted::SynOnly;
+        if !decode::fast::decode_into(
+            options,
+            meta.link,
+            frame,
+            meta.wire_len,
+            wanted,
+            &mut decoded,
+        ) {
             decoded = decode::decode_with(options, meta.link, frame, meta.wire_len);
         }
         let decoded = &decoded;
@@ -210,8 +219,8 @@ impl PacketBuilder {
                     Option<&'static str>,
                 )>;
                 thread_local! {
-                    static SEEN: std::cell::RefCell<[Seen; 64]> =
-                        const { std::cell::RefCell::new([None; 64]) };
+                    static SEEN: std::cell::RefCell<[Seen; 128]> =
+                        const { std::cell::RefCell::new([None; 128]) };
                 }
                 let (df, syn_ack) = (ip.df.unwrap_or(false), t.flags & tcp_flags::ACK != 0);
                 let key = (ip.ttl, df, t.window, syn_ack, t.options);
@@ -219,7 +228,7 @@ impl PacketBuilder {
                     ^ usize::from(t.window)
                     ^ (usize::from(t.options.mss.unwrap_or(0)) << 2)
                     ^ (t.options.layout.len() << 4))
-                    % 64;
+                    % 128;
                 sender_os = SEEN.with_borrow_mut(|seen| match &seen[slot] {
                     Some((k, guess)) if *k == key => *guess,
                     _ => {
