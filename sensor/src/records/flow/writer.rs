@@ -74,6 +74,19 @@ struct Batch {
     error: Option<String>,
 }
 
+/// Appends the records of `exports` to `into`'s NDJSON and counts them there; a
+/// serialization error drops these records only (the bytes written for them are cut).
+fn write_into(writer: &FlowWriter, exports: &[FlowExport], into: &mut Batch) {
+    let start = into.ndjson.len();
+    match writer.write(exports, &mut into.ndjson) {
+        Ok(records) => into.records += records,
+        Err(err) => {
+            into.ndjson.truncate(start);
+            into.error.get_or_insert_with(|| err.to_string());
+        }
+    }
+}
+
 /// A [`FlowWriter`] running on its own thread.
 #[derive(Debug)]
 pub struct BackgroundFlowWriter {
@@ -101,19 +114,29 @@ impl BackgroundFlowWriter {
         let thread = std::thread::Builder::new()
             .name("flow-writer".to_owned())
             .spawn(move || {
-                for mut batch in inbox {
+                // Batches already waiting when one is done are written into its buffer and
+                // go back empty behind it, so the collector gets one buffer to take over
+                // instead of several to copy together.
+                let mut followers: Vec<Batch> = Vec::with_capacity(MAX_QUEUED);
+                while let Ok(mut batch) = inbox.recv() {
                     batch.ndjson.clear();
-                    match writer.write(&batch.exports, &mut batch.ndjson) {
-                        Ok(records) => batch.records = records,
-                        Err(err) => {
-                            batch.ndjson.clear();
-                            batch.records = 0;
-                            batch.error = Some(err.to_string());
-                        }
+                    let mut exports = std::mem::take(&mut batch.exports);
+                    write_into(&writer, &exports, &mut batch);
+                    exports.clear();
+                    batch.exports = exports;
+                    while let Ok(mut next) = inbox.try_recv() {
+                        next.ndjson.clear();
+                        write_into(&writer, &next.exports, &mut batch);
+                        next.exports.clear();
+                        followers.push(next);
                     }
-                    batch.exports.clear();
                     if outbox.send(batch).is_err() {
                         return;
+                    }
+                    for next in followers.drain(..) {
+                        if outbox.send(next).is_err() {
+                            return;
+                        }
                     }
                 }
             })?;
