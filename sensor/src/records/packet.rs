@@ -5,10 +5,10 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use netsensor_schema::{
-    size_class, AutonomousSystem, Mpls, CommunityId, DnsAnswers, Endpoint, Event, Geo, IcmpDetails,
-    InnerVlan, IpDetails, KeywordNumber, Mac, Netsensor, Network, Observer, OsGuess, PacketDetails,
-    PacketRecord, Related, SideService, TcpDetails, Timestamp, Tunnel, TunnelEndpoint, UdpDetails,
-    Vlan, VlanIds,
+    size_class, AutonomousSystem, CommunityId, DnsAnswers, Endpoint, Event, Geo, IcmpDetails,
+    InnerVlan, IpDetails, KeywordNumber, Mac, Mpls, Netsensor, Network, Observer, OsGuess,
+    PacketDetails, PacketRecord, Related, SideService, TcpDetails, Timestamp, Tunnel,
+    TunnelEndpoint, UdpDetails, Vlan, VlanIds,
 };
 
 use crate::capture::FrameMeta;
@@ -425,10 +425,12 @@ fn build<'a>(
     }
     ns.tunnel = decoded.tunnel.map(|tunnel| {
         // The outer addresses identify hosts just as the inner ones do.
-        let outer = tunnel.outer.map(|(src, dst)| match &enricher.pseudonymizer {
-            Some(p) => (p.pseudonym(src), p.pseudonym(dst)),
-            None => (src, dst),
-        });
+        let outer = tunnel
+            .outer
+            .map(|(src, dst)| match &enricher.pseudonymizer {
+                Some(p) => (p.pseudonym(src), p.pseudonym(dst)),
+                None => (src, dst),
+            });
         Tunnel {
             type_: tunnel.kind.as_str(),
             id: tunnel.id,
