@@ -53,11 +53,19 @@ pub fn flow_hash(
     frame: &[u8],
     wire_len: u32,
 ) -> Option<u64> {
-    // The fast header path answers the plain frames exactly as the full decoder would.
-    let decoded = match decode::fast::decode_wire(options, link, frame, wire_len) {
-        Some(decoded) => decoded,
-        None => decode::decode_with(options, link, frame, wire_len),
-    };
+    // The fast header path answers the plain frames exactly as the full decoder would (TCP
+    // options, which the key does not use, only for SYNs).
+    let mut decoded = decode::fast::empty();
+    if !decode::fast::decode_into(
+        options,
+        link,
+        frame,
+        wire_len,
+        decode::fast::TcpOptionsWanted::SynOnly,
+        &mut decoded,
+    ) {
+        decoded = decode::decode_with(options, link, frame, wire_len);
+    }
     let Network::Ip(ip) = &decoded.network else {
         return None;
     };
