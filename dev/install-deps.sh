@@ -21,9 +21,9 @@ packages=(
   # Kafka output): cmake, and the headers of curl (without them rdkafka_conf.c fails), OpenSSL,
   # SASL (PLAIN/SCRAM/GSSAPI) and zstd
   cmake libcurl4-openssl-dev libssl-dev libsasl2-dev libzstd-dev
-  # small tools the Makefile and the benchmarks use, and the flow exporters `make bench`
-  # compares with
-  jq time softflowd argus-server argus-client
+  # small tools the Makefile and the benchmarks use, the flow exporters `make bench`
+  # compares with, and valgrind (callgrind: the benchmarks' exact instruction counts)
+  jq time softflowd argus-server argus-client valgrind
   # deployment checks: Python with venv (ansible-lint, checkov, kubernetes-validate and
   # python-hcl2 go into virtualenvs under ~/.cache/netsensor; kibana-objects/generate.py),
   # systemd-analyze for the units the packages and the Ansible role install
