@@ -26,7 +26,7 @@ use crate::names;
 /// `version_is_bumped_when_templates_change` fails until you do. `setup` updates templates
 /// whose installed version is older and rolls the data streams over so that the new
 /// mapping applies to new backing indices; a newer installed version is left alone.
-pub const SCHEMA_VERSION: u64 = 1;
+pub const SCHEMA_VERSION: u64 = 2;
 
 /// `_meta.managed_by` of everything netsensor installs.
 pub const MANAGED_BY: &str = "netsensor";
@@ -555,7 +555,7 @@ mod tests {
     }
 
     /// The fingerprint of everything rendered, for each released [`SCHEMA_VERSION`].
-    const RELEASED: &[(u64, &str)] = &[(1, "8dc3b8f7c4a74f9f")];
+    const RELEASED: &[(u64, &str)] = &[(1, "8dc3b8f7c4a74f9f"), (2, "9bccd59171c05891")];
 
     #[test]
     fn version_is_bumped_when_templates_change() {
@@ -618,7 +618,10 @@ mod tests {
                 assert!(names.contains(&target), "unknown state {target}");
             }
         }
-        assert!(ism["description"].as_str().unwrap().contains("version 1"));
+        assert!(ism["description"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("version {SCHEMA_VERSION}")));
         assert!(ism["ism_template"][0]["index_patterns"].is_array());
     }
 }
