@@ -736,7 +736,12 @@ impl pipeline::Rescan for CaptureOpener {
             match self.open(&capture, &name) {
                 Ok(sources) => changes.added.extend(sources),
                 Err(err) => {
-                    warn!(interface = %name, error = %format!("{err:#}"), "Cannot capture on a newly selected interface.")
+                    warn!(interface = %name, error = %format!("{err:#}"), "Cannot capture on a newly selected interface; trying again at the next rescan.");
+                    if let Some((_, selector)) =
+                        self.selectors.iter_mut().find(|(i, _)| *i == index)
+                    {
+                        selector.forget(&name);
+                    }
                 }
             }
         }

@@ -103,6 +103,12 @@ impl Selector {
         self.current.keys().cloned().collect()
     }
 
+    /// Forgets `name`, so the next poll reports it as added again if it is still there
+    /// (after a capture on it failed to open, for another try).
+    pub fn forget(&mut self, name: &str) {
+        self.current.remove(name);
+    }
+
     /// Lists the interfaces now and reports what changed since the previous poll.
     pub fn poll(&mut self) -> io::Result<Changes> {
         let now: BTreeMap<String, u32> = list_interfaces()?
@@ -188,5 +194,17 @@ mod tests {
         assert!(selector.poll_if_due(Instant::now()).is_none());
         assert!(selector.poll().unwrap().is_empty());
         assert_eq!(selector.current(), ["lo"]);
+    }
+
+    #[test]
+    fn a_forgotten_interface_is_added_again() {
+        let mut selector = Selector::new(selection(&["lo"], &[]), Duration::from_secs(3600));
+        assert_eq!(selector.poll().unwrap().added, ["lo"]);
+        selector.forget("lo");
+        let again = selector.poll().unwrap();
+        assert_eq!(
+            (again.added, again.removed),
+            (vec!["lo".to_owned()], vec![])
+        );
     }
 }

@@ -1708,6 +1708,15 @@ fn capture(
 ) -> Result<CaptureConfig, Invalid> {
     let key = |field: &str| format!("captures[{i}].{field}");
     let (interface, selection) = interface_selection(i, raw)?;
+    let ring = af_packet(i, &raw.af_packet)?;
+    // A fanout group lives on one device: a second interface cannot join it.
+    if ring.fanout_group.is_some() && selection.single_name().is_none() {
+        return Err(invalid(
+            key("af_packet.fanout_group"),
+            "a fanout group holds the rings of one interface: give `interface` a single \
+             name, or leave fanout_group out (each interface then gets its own)",
+        ));
+    }
     if let Some(filter) = &raw.filter {
         if filter.trim().is_empty() {
             return Err(invalid(
@@ -1730,7 +1739,7 @@ fn capture(
             raw::CaptureBackendName::Pcap => CaptureBackend::Pcap,
             raw::CaptureBackendName::AfPacket => CaptureBackend::AfPacket,
         },
-        af_packet: af_packet(i, &raw.af_packet)?,
+        af_packet: ring,
         promiscuous: raw.promiscuous,
         direction: raw.direction,
         filter: raw.filter.clone(),
@@ -2486,6 +2495,10 @@ mod tests {
         assert_err(
             "captures:\n  - interface: x\n    af_packet:\n      block_size_bytes: 100000\n",
             "t.yaml:4:25: captures[0].af_packet.block_size_bytes: 100000 is not a power of two",
+        );
+        assert_err(
+            "captures:\n  - interfaces: [\"eth*\"]\n    af_packet: { fanout_group: 7 }\n",
+            "t.yaml:3:32: captures[0].af_packet.fanout_group: a fanout group holds the rings of one interface",
         );
         assert_err(
             "tunnels:\n  geneve_ports: [4789]\n",
