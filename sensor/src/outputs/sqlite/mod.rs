@@ -45,12 +45,12 @@ pub use netsensor_schema::time::{format_rfc3339, parse_rfc3339};
 const SCHEMA_SQL: &str = include_str!("schema.sql");
 /// `PRAGMA user_version` of the schema this code writes.
 pub const SCHEMA_VERSION: i64 = 2;
-/// What turns a store of version N-1 into version N, for N = 2..=SCHEMA_VERSION
-/// (`schema.sql` then creates whatever is still missing).
-const MIGRATION_STEPS: [&str; 1] = ["migrate the schema to version 2 (tunnel columns)"];
-/// The migration statements, by the version they lead to.
-const MIGRATIONS: [(i64, &str); 1] = [(
+/// What turns a store of the version before into this version: (version, what it does,
+/// SQL). Each runs in one transaction with its `user_version` update, so a crash leaves the
+/// file at the old version or the new one, never in between.
+const MIGRATIONS: [(i64, &str, &str); 1] = [(
     2,
+    "migrate the schema to version 2 (tunnel columns)",
     "ALTER TABLE flows ADD COLUMN tunnel_type TEXT; ALTER TABLE flows ADD COLUMN tunnel_id INTEGER;",
 )];
 /// How often retention is checked at most.
@@ -184,9 +184,11 @@ impl SqliteOutput {
         }
         // Version 0 is a new, empty file: schema.sql creates it whole.
         if found > 0 {
-            for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > found) {
-                conn.execute_batch(sql)
-                    .map_err(sqlite(MIGRATION_STEPS[(*version - 2) as usize]))?;
+            for (version, what, sql) in MIGRATIONS.iter().filter(|(v, _, _)| *v > found) {
+                conn.execute_batch(&format!(
+                    "BEGIN; {sql} PRAGMA user_version = {version}; COMMIT;"
+                ))
+                .map_err(sqlite(what))?;
             }
         }
         conn.execute_batch(SCHEMA_SQL)
