@@ -157,6 +157,31 @@ impl TestNet {
     }
 
     /// Runs a client in namespace a and returns its output.
+    /// `netsensor ARGS` in namespace a as `nobody` with only the capabilities `caps`
+    /// (inheritable, ambient and bounding sets), without its configuration environment.
+    fn netsensor_as_nobody(&self, caps: Caps, args: &[&str]) -> Command {
+        let set = match caps {
+            Caps::None => "-all",
+            Caps::NetRaw => "-all,+net_raw",
+        };
+        let binary = self.binary.display().to_string();
+        let mut setpriv = vec![
+            "--reuid=nobody".to_owned(),
+            "--regid=nogroup".to_owned(),
+            "--clear-groups".to_owned(),
+            "--no-new-privs".to_owned(),
+            format!("--inh-caps={set}"),
+            format!("--ambient-caps={set}"),
+            format!("--bounding-set={set}"),
+            binary,
+        ];
+        setpriv.extend(args.iter().map(|a| (*a).to_owned()));
+        let setpriv: Vec<&str> = setpriv.iter().map(String::as_str).collect();
+        let mut command = self.cmd(false, "setpriv", &setpriv);
+        command.env_remove("NETSENSOR_CONFIG");
+        command
+    }
+
     fn run_a(&self, program: &str, args: &[&str]) -> Output {
         self.cmd(false, program, args).output().unwrap()
     }
@@ -394,29 +419,11 @@ impl Sensor {
         let config_path = dir.join("netsensor.yaml");
         fs::write(&config_path, config).unwrap();
         fs::set_permissions(&config_path, fs::Permissions::from_mode(0o644)).unwrap();
-        let set = match caps {
-            Caps::None => "-all",
-            Caps::NetRaw => "-all,+net_raw",
-        };
         let child = net
-            .cmd(
-                false,
-                "setpriv",
-                &[
-                    "--reuid=nobody",
-                    "--regid=nogroup",
-                    "--clear-groups",
-                    "--no-new-privs",
-                    &format!("--inh-caps={set}"),
-                    &format!("--ambient-caps={set}"),
-                    &format!("--bounding-set={set}"),
-                    &net.binary.display().to_string(),
-                    "run",
-                    "--config",
-                    &config_path.display().to_string(),
-                ],
+            .netsensor_as_nobody(
+                caps,
+                &["run", "--config", &config_path.display().to_string()],
             )
-            .env_remove("NETSENSOR_CONFIG")
             .stdin(Stdio::null())
             .stdout(fs::File::create(dir.join("stdout")).unwrap())
             .stderr(fs::File::create(dir.join("stderr")).unwrap())
@@ -1156,20 +1163,10 @@ fn dataset_from_a_live_capture() {
     fs::set_permissions(&config, fs::Permissions::from_mode(0o644)).unwrap();
     let out = dir.join("samples");
     let stderr_path = dir.join("stderr");
-    let set = "-all,+net_raw";
     let mut child = net
-        .cmd(
-            false,
-            "setpriv",
+        .netsensor_as_nobody(
+            Caps::NetRaw,
             &[
-                "--reuid=nobody",
-                "--regid=nogroup",
-                "--clear-groups",
-                "--no-new-privs",
-                &format!("--inh-caps={set}"),
-                &format!("--ambient-caps={set}"),
-                &format!("--bounding-set={set}"),
-                &net.binary.display().to_string(),
                 "dataset",
                 "--config",
                 &config.display().to_string(),
